@@ -1,0 +1,35 @@
+"""Stateless forward/backward function pairs: ``y, cache = op_forward(...)``,
+``grads = op_backward(dy, cache)``.  One file per family; naive loop references sit beside the
+fast conv and max-pool."""
+from .activation import relu_backward, relu_forward
+from .conv import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_forward_naive
+from .dropout import dropout_backward, dropout_forward
+from .im2col import col2im, conv_output_shape, im2col
+from .linear import flatten_backward, flatten_forward, linear_backward, linear_forward
+from .loss import log_softmax, softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from .norm import batchnorm2d_backward, batchnorm2d_forward
+from .pool import (
+    avgpool2d_backward,
+    avgpool2d_forward,
+    global_avgpool2d_backward,
+    global_avgpool2d_forward,
+    maxpool2d_backward,
+    maxpool2d_backward_naive,
+    maxpool2d_forward,
+    maxpool2d_forward_naive,
+)
+from .residual import add_backward, add_forward
+
+__all__ = [
+    "im2col", "col2im", "conv_output_shape",
+    "conv2d_forward", "conv2d_backward", "conv2d_forward_naive", "conv2d_backward_naive",
+    "batchnorm2d_forward", "batchnorm2d_backward",
+    "relu_forward", "relu_backward",
+    "maxpool2d_forward", "maxpool2d_backward", "maxpool2d_forward_naive", "maxpool2d_backward_naive",
+    "avgpool2d_forward", "avgpool2d_backward",
+    "global_avgpool2d_forward", "global_avgpool2d_backward",
+    "linear_forward", "linear_backward", "flatten_forward", "flatten_backward",
+    "add_forward", "add_backward",
+    "softmax_cross_entropy_forward", "softmax_cross_entropy_backward", "log_softmax",
+    "dropout_forward", "dropout_backward",
+]

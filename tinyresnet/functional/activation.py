@@ -1,0 +1,22 @@
+r"""ReLU: y = max(x, 0), dx = dy * [x > 0].
+
+The gradient at exactly x = 0 is taken as 0, as PyTorch does.
+"""
+from ._validate import check_array
+
+__all__ = ["relu_forward", "relu_backward"]
+
+
+def relu_forward(x):
+    """Rectified linear unit.
+
+    x : array of any shape -> y : array of the same shape; cache : the mask x > 0
+    """
+    check_array(x, "relu")
+    mask = x > 0
+    return x * mask, mask
+
+
+def relu_backward(dy, cache):
+    """dx = dy where the input was positive, 0 elsewhere."""
+    return dy * cache

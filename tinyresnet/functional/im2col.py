@@ -1,0 +1,110 @@
+"""im2col and col2im: unfold every receptive field of an image batch into a column.
+
+With the patches as columns, a convolution becomes one matrix product (Chellapilla et al. 2006):
+
+    cols = im2col(x)            # (C*kh*kw, N*Ho*Wo)
+    y    = w.reshape(F, -1) @ cols
+
+Row ``c*kh*kw + i*kw + j`` of ``cols`` holds input channel ``c`` seen through kernel tap ``(i, j)``,
+which is exactly how ``w.reshape(F, C*kh*kw)`` orders a filter.  Column ``n*Ho*Wo + oh*Wo + ow``
+is output pixel ``(oh, ow)`` of sample ``n``.
+
+Why this layout: the input is first put channel-major, (C, N, Hp, Wp), so that for each of the
+kh*kw kernel taps the strided slice ``xp[:, :, i*d : ... : s, j*d : ... : s]`` is copied into
+``cols[c, i, j]`` in one NumPy call whose inner runs are contiguous.  That is kh*kw large copies,
+no Python loop over the batch or the output pixels.  ``col2im`` is the adjoint: the same slices, with
+``+=`` instead of ``=``, because overlapping windows add their gradients.
+"""
+from ..backend import get_array_module
+from ._validate import check_array, check_window_args, window_output_size
+
+__all__ = ["im2col", "col2im", "conv_output_shape"]
+
+
+def conv_output_shape(x_shape, kernel_size, stride=1, padding=0, dilation=1, op="im2col"):
+    """(Ho, Wo) of a floor-mode sliding window over an (N, C, H, W) input; pairs already normalised."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = check_window_args(
+        kernel_size, stride, padding, dilation, op
+    )
+    Ho = window_output_size(x_shape[2], kh, sh, ph, dh, op, "height")
+    Wo = window_output_size(x_shape[3], kw, sw, pw, dw, op, "width")
+    return Ho, Wo
+
+
+def _tap(i, j, Ho, Wo, stride, dilation):
+    """The (rows, cols) slices of the padded input that kernel tap (i, j) sees, for all outputs."""
+    (sh, sw), (dh, dw) = stride, dilation
+    return (
+        slice(i * dh, i * dh + sh * (Ho - 1) + 1, sh),
+        slice(j * dw, j * dw + sw * (Wo - 1) + 1, sw),
+    )
+
+
+def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
+    """Unfold the receptive fields of x into columns.
+
+    Parameters
+    ----------
+    x : array (N, C, H, W)
+    kernel_size, stride, padding, dilation : int or (int, int)
+
+    Returns
+    -------
+    cols : array (C*kh*kw, N*Ho*Wo), same dtype and device as x, with
+        Ho = floor((H + 2*ph - dh*(kh-1) - 1) / sh) + 1 (and likewise Wo).
+    """
+    check_array(x, "im2col", ndim=4, floating=False)
+    kernel_size, stride, padding, dilation = check_window_args(
+        kernel_size, stride, padding, dilation, "im2col"
+    )
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    (kh, kw), (ph, pw) = kernel_size, padding
+    Ho, Wo = conv_output_shape(x.shape, kernel_size, stride, padding, dilation)
+
+    x_cn = x.transpose(1, 0, 2, 3)  # channel-major view; free when x already has that memory order
+    if ph or pw:
+        padded = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+        padded[:, :, ph : ph + H, pw : pw + W] = x_cn
+    else:
+        padded = x_cn
+    cols = xp.empty((C, kh, kw, N, Ho, Wo), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = _tap(i, j, Ho, Wo, stride, dilation)
+            cols[:, i, j] = padded[:, :, rows, columns]
+    return cols.reshape(C * kh * kw, N * Ho * Wo)
+
+
+def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
+    """Fold columns back into an image, summing where windows overlap (the adjoint of im2col).
+
+    Parameters
+    ----------
+    cols : array (C*kh*kw, N*Ho*Wo)
+    x_shape : (N, C, H, W) of the image im2col unfolded
+
+    Returns
+    -------
+    x : array (N, C, H, W).  Its memory is channel-major (a transposed view of a (C, N, H, W)
+        buffer), which is what the next im2col or batch-norm reduction reads fastest.
+    """
+    kernel_size, stride, padding, dilation = check_window_args(
+        kernel_size, stride, padding, dilation, "col2im"
+    )
+    xp = get_array_module(cols)
+    N, C, H, W = x_shape
+    (kh, kw), (ph, pw) = kernel_size, padding
+    Ho, Wo = conv_output_shape(x_shape, kernel_size, stride, padding, dilation, op="col2im")
+    if cols.shape != (C * kh * kw, N * Ho * Wo):
+        raise ValueError(
+            f"col2im: expected cols of shape {(C * kh * kw, N * Ho * Wo)} for x_shape "
+            f"{tuple(x_shape)}, got {tuple(cols.shape)}"
+        )
+    cols6 = cols.reshape(C, kh, kw, N, Ho, Wo)
+    padded = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = _tap(i, j, Ho, Wo, stride, dilation)
+            padded[:, :, rows, columns] += cols6[:, i, j]
+    return padded[:, :, ph : ph + H, pw : pw + W].transpose(1, 0, 2, 3)

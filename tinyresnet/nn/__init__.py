@@ -1,0 +1,18 @@
+"""Layers as modules: each keeps its forward cache and writes gradients into Parameter.grad."""
+from . import init
+from .activation import ReLU
+from .container import Sequential
+from .conv import Conv2d
+from .dropout import Dropout
+from .linear import Flatten, Identity, Linear
+from .loss import CrossEntropyLoss
+from .module import Module, is_grad_enabled, no_grad, set_check_finite
+from .norm import BatchNorm2d
+from .parameter import Parameter
+from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+
+__all__ = [
+    "Parameter", "Module", "no_grad", "is_grad_enabled", "set_check_finite", "init",
+    "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+    "Linear", "Flatten", "Identity", "Dropout", "Sequential", "CrossEntropyLoss",
+]

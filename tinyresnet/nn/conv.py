@@ -1,0 +1,65 @@
+"""Conv2d: a learnable convolution over the functional conv2d pair."""
+import math
+
+import numpy as np
+
+from .. import functional as F
+from ..backend import default_dtype
+from ..functional._validate import check_window_args
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["Conv2d"]
+
+
+class Conv2d(Module):
+    """2-D convolution, torch.nn.Conv2d's arguments and initialisation.
+
+    weight (out_channels, in_channels, kh, kw), bias (out_channels,) or None.  Initialised with
+    kaiming_uniform_(a=sqrt(5)) and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as PyTorch does.
+    Input (N, in_channels, H, W) -> output (N, out_channels, Ho, Wo).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, dtype=None):
+        super().__init__()
+        if groups != 1:
+            raise NotImplementedError("Conv2d: groups other than 1 are not supported yet")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding, self.dilation = check_window_args(
+            kernel_size, stride, padding, dilation, "Conv2d"
+        )
+        dtype = dtype or default_dtype()
+        self.weight = Parameter(np.empty((out_channels, in_channels) + self.kernel_size, dtype=dtype))
+        self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = init.default_bias_bound(self.weight.shape)
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        b = self.bias.data if self.bias is not None else None
+        y, cache = F.conv2d_forward(x, self.weight.data, b, self.stride, self.padding, self.dilation)
+        self._save(cache)
+        return y
+
+    def backward(self, dy):
+        dx, dw, db = F.conv2d_backward(dy, self._pop_cache())
+        self.weight.accumulate(dw)
+        if self.bias is not None:
+            self.bias.accumulate(db)
+        return dx
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
