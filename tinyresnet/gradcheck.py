@@ -42,7 +42,8 @@ def numerical_gradient(f, x, dy=None, h=1e-6):
         raise ValueError("numerical_gradient: x must be contiguous so it can be perturbed in place")
 
     def value():
-        return np.asarray(to_numpy(f(x)), dtype=np.float64)
+        # a copy: f may return a view of x (flatten, identity), which restoring x would undo
+        return np.array(to_numpy(f(x)), dtype=np.float64)
 
     weights = 1.0 if dy is None else np.asarray(to_numpy(dy), dtype=np.float64)
     g = grad.reshape(-1)
