@@ -1,0 +1,313 @@
+"""fit and evaluate: the training loop, with progress bar, history, checkpoints, resume and Ctrl-C.
+
+One epoch of ``fit``::
+
+    loader.set_epoch(epoch)                     # the shuffle order depends on (seed, epoch) only
+    for x, y in loader:                         # tqdm bar: loss, top-1 accuracy, images/s
+        logits = model(x); loss = loss_fn(logits, y)
+        model.zero_grad(); model.backward(loss_fn.backward()); optimizer.step()
+        scheduler.step()                        # only with scheduler_interval="step"
+    evaluate(model, val_loader)                 # top-1, top-5, mean loss
+    scheduler.step()                            # only with scheduler_interval="epoch" (default)
+    history.append(...); save last.npz (and best.npz when val top-1 improved)
+
+Scheduler stepping: with ``scheduler_interval="epoch"`` (the default, as in PyTorch's examples)
+``scheduler.step()`` runs once at the end of every epoch, so schedule lengths are in epochs; with
+``"step"`` it runs after every optimizer step, so they are in iterations (smoother warm-up and
+cosine curves on short runs).
+
+Resume: ``last.npz`` holds the model, optimizer, scheduler, the package RNG state, the number of
+finished epochs and of batches finished in the current epoch.  ``fit(..., resume=True)`` loads it
+and continues at that batch: the loader is put back on the same epoch (``set_epoch``) and the
+batches already done are skipped, so on the CPU the result is bit for bit that of a run never
+stopped (provided, as tinyresnet's DataLoader guarantees, the loader's order and augmentation
+depend only on its seed and the epoch).
+
+Ctrl-C: the first press asks the loop to stop at the end of the current batch (a batch half
+applied could not be resumed exactly); the trainer then saves ``last.npz`` and returns with
+``interrupted=True``.  A second press stops at once.  A KeyboardInterrupt raised in a callback is
+handled the same way.
+"""
+import contextlib
+import itertools
+import logging
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+from ..backend import to_device
+from ..nn import CrossEntropyLoss, no_grad
+from .checkpoint import load_checkpoint, save_checkpoint
+from .history import History
+from .metrics import AverageMeter, topk_correct
+
+__all__ = ["fit", "evaluate", "FitResult"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns: the history records, the best validation accuracy, where the
+    checkpoints are, and whether the run was interrupted."""
+
+    history: list = field(default_factory=list)
+    best_acc1: float = None
+    best_epoch: int = None
+    epochs_done: int = 0
+    interrupted: bool = False
+    last_checkpoint: str = None
+    best_checkpoint: str = None
+
+
+class _StopRequest:
+    """Turns the first SIGINT into a flag the loop checks between batches; the second raises.
+
+    Only the main thread can install signal handlers; elsewhere Ctrl-C stays a plain
+    KeyboardInterrupt (and the saved state may then include part of the interrupted batch).
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+    def check(self):
+        if self.requested:
+            raise KeyboardInterrupt
+
+
+def _progress(total, initial, desc, enabled):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, disable=not enabled, unit="batch",
+                dynamic_ncols=True, leave=True)
+
+
+def _current_lr(optimizer):
+    if hasattr(optimizer, "lr"):
+        return float(optimizer.lr)
+    return float(optimizer.param_groups[0]["lr"])
+
+
+def _to(device, *arrays):
+    return tuple(to_device(a, device) for a in arrays)
+
+
+def evaluate(model, loader, loss_fn=None, device="cpu", topk=(1, 5), progress=False,
+             stop=None):
+    """Mean loss and top-k accuracies of ``model`` over every batch of ``loader``.
+
+    The model runs in eval mode (batch norm uses its running statistics) inside ``no_grad``, and
+    is put back in the mode it was in.  Returns ``{"loss", "acc1", "acc5", "count"}`` (one
+    ``acc<k>`` per k in ``topk``, in percent).
+    """
+    loss_fn = loss_fn or CrossEntropyLoss()
+    was_training = model.training
+    model.eval()
+    loss_sum, count, correct = 0.0, 0, [0] * len(topk)
+    bar = _progress(len(loader), 0, "eval", progress)
+    try:
+        with no_grad():
+            for x, y in loader:
+                x, y = _to(device, x, y)
+                logits = model(x)
+                n = int(y.shape[0])
+                loss_sum += loss_fn(logits, y) * n
+                count += n
+                correct = [c + h for c, h in zip(correct, topk_correct(logits, y, topk))]
+                bar.update(1)
+                if stop is not None:
+                    stop.check()
+    finally:
+        bar.close()
+        model.train(was_training)
+    result = {"loss": loss_sum / max(count, 1), "count": count}
+    result.update({f"acc{k}": 100.0 * c / max(count, 1) for k, c in zip(topk, correct)})
+    return result
+
+
+def _batches_from(loader, start):
+    """Iterate the loader from batch ``start`` on.  The skipped batches are still drawn, so that
+    every random choice the loader makes per batch is made as in the uninterrupted run."""
+    it = iter(loader)
+    return itertools.islice(it, start, None), it
+
+
+def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, out_dir,
+        resume=False, device="cpu", progress=True, scheduler_interval="epoch", loss_fn=None,
+        model_name=None, model_kwargs=None, extra=None, on_batch=None, plot=True):
+    """Train ``model`` for ``epochs`` epochs, evaluating, logging and checkpointing every epoch.
+
+    Parameters
+    ----------
+    model : Module, producing (N, K) logits
+    train_loader, val_loader : iterables of (x, y) batches with ``len``; the train loader's
+        ``set_epoch(epoch)`` is called before each epoch when it has one.  ``val_loader`` may be
+        None (then no best.npz is kept).
+    optimizer : an optimizer with ``step()`` and ``state_dict()``
+    scheduler : a learning-rate scheduler with ``step()`` and ``state_dict()``, or None
+    epochs : total number of epochs (a resumed run counts the epochs already done)
+    out_dir : folder for last.npz, best.npz, history.jsonl, history.csv and curves.png
+    resume : continue from ``out_dir/last.npz`` (see the module docstring)
+    device : 'cpu' or 'cuda'; the model and each batch are moved there
+    progress : show a tqdm bar per epoch
+    scheduler_interval : 'epoch' or 'step', when ``scheduler.step()`` is called
+    loss_fn : defaults to CrossEntropyLoss()
+    model_name, model_kwargs, extra : stored in every checkpoint (``tinyresnet eval`` and
+        ``predict`` rebuild the model from them)
+    on_batch : optional ``on_batch(epoch, step, logs)`` called after every optimizer step
+    plot : redraw curves.png after every epoch
+
+    Returns
+    -------
+    FitResult
+    """
+    if scheduler_interval not in ("epoch", "step"):
+        raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+    if epochs < 0:
+        raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
+    n_batches = len(train_loader)
+    if n_batches == 0:
+        raise ValueError(
+            "fit: the training loader yields no batches (a dataset smaller than the batch size "
+            "with drop_last=True?)"
+        )
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    last_path = os.path.join(out_dir, "last.npz")
+    best_path = os.path.join(out_dir, "best.npz")
+    loss_fn = loss_fn or CrossEntropyLoss()
+    model.to(device)
+    meters = {"loss": AverageMeter("loss"), "acc1": AverageMeter("acc1")}
+    result = FitResult(last_checkpoint=last_path)
+    start_epoch, start_step = 0, 0
+    if resume:
+        ckpt = load_checkpoint(last_path, model, optimizer, scheduler, train_loader,
+                               restore_rng=True, model_name=model_name, model_kwargs=model_kwargs)
+        start_epoch, start_step = ckpt.epoch, ckpt.step
+        state = ckpt.extra.get("trainer", {})
+        result.best_acc1, result.best_epoch = state.get("best_acc1"), state.get("best_epoch")
+        for name, meter in meters.items():
+            if name in state.get("meters", {}):
+                meter.load_state_dict(state["meters"][name])
+        model.to(device)
+        logger.info("resuming from %s at epoch %d, batch %d", last_path, start_epoch + 1, start_step)
+    elif os.path.exists(last_path):
+        logger.info("starting afresh in %s (its previous checkpoints will be overwritten)", out_dir)
+    history = History.load(out_dir, plot=plot, upto_epoch=start_epoch)
+    result.history = history.records
+
+    # Where training stands; every checkpoint, including the Ctrl-C one, records exactly this.
+    position = {"epoch": start_epoch, "step": start_step}
+
+    def checkpoint(path):
+        trainer_state = {"best_acc1": result.best_acc1, "best_epoch": result.best_epoch,
+                         "meters": {k: m.state_dict() for k, m in meters.items()}}
+        save_checkpoint(path, model, optimizer, scheduler, epoch=position["epoch"],
+                        step=position["step"], loader=train_loader, model_name=model_name,
+                        model_kwargs=model_kwargs, extra={**(extra or {}), "trainer": trainer_state})
+
+    with _StopRequest() as stop:
+        try:
+            for epoch in range(start_epoch, epochs):
+                if hasattr(train_loader, "set_epoch"):
+                    train_loader.set_epoch(epoch)
+                first = position["step"] if epoch == start_epoch else 0
+                if first == 0:
+                    for m in meters.values():
+                        m.reset()
+                if first < n_batches:
+                    _train_epoch(model, train_loader, optimizer, scheduler, loss_fn, meters,
+                                 epoch, epochs, first, n_batches, position, device, progress,
+                                 scheduler_interval, on_batch, stop)
+                record = {"epoch": epoch, "lr": _current_lr(optimizer),
+                          "train_loss": meters["loss"].avg, "train_acc1": meters["acc1"].avg}
+                if val_loader is not None:
+                    val = evaluate(model, val_loader, loss_fn, device, progress=False, stop=stop)
+                    record.update({f"val_{k}": v for k, v in val.items() if k != "count"})
+                if scheduler is not None and scheduler_interval == "epoch":
+                    scheduler.step()
+                history.append(record)
+                logger.info("epoch %d/%d  %s", epoch + 1, epochs, "  ".join(
+                    f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"))
+                position.update(epoch=epoch + 1, step=0)
+                improved = val_loader is not None and (
+                    result.best_acc1 is None or record["val_acc1"] > result.best_acc1)
+                if improved:
+                    result.best_acc1, result.best_epoch = record["val_acc1"], epoch
+                checkpoint(last_path)
+                if improved:
+                    checkpoint(best_path)
+                stop.check()
+        except KeyboardInterrupt:
+            # Stop requests land between batches, so `position` describes the saved state exactly.
+            checkpoint(last_path)
+            result.interrupted = True
+            logger.warning("interrupted: checkpoint saved to %s at epoch %d, batch %d; "
+                           "run again with resume to continue", last_path,
+                           position["epoch"] + 1, position["step"])
+    result.epochs_done = position["epoch"]
+    if os.path.exists(best_path) and result.best_epoch is not None:
+        result.best_checkpoint = best_path
+    return result
+
+
+def _train_epoch(model, loader, optimizer, scheduler, loss_fn, meters, epoch, epochs, first,
+                 n_batches, position, device, progress, scheduler_interval, on_batch, stop):
+    """Train on batches ``first`` .. end of one epoch, updating ``meters`` and ``position``."""
+    model.train()
+    bar = _progress(n_batches, first, f"epoch {epoch + 1}/{epochs}", progress)
+    batches, it = _batches_from(loader, first)
+    images, started = 0, time.perf_counter()
+    try:
+        for step, (x, y) in enumerate(batches, start=first):
+            x, y = _to(device, x, y)
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"fit: the loss became {loss} at epoch {epoch + 1}, batch {step}; "
+                    f"try a lower learning rate"
+                )
+            model.zero_grad()
+            model.backward(loss_fn.backward())
+            optimizer.step()
+            if scheduler is not None and scheduler_interval == "step":
+                scheduler.step()
+            n = int(y.shape[0])
+            acc1 = 100.0 * topk_correct(logits, y, (1,))[0] / n
+            meters["loss"].update(loss, n)
+            meters["acc1"].update(acc1, n)
+            position.update(epoch=epoch, step=step + 1)
+            images += n
+            bar.update(1)
+            rate = images / max(time.perf_counter() - started, 1e-9)
+            bar.set_postfix({"loss": f"{meters['loss'].avg:.4f}", "acc": f"{meters['acc1'].avg:.2f}%",
+                             "img/s": f"{rate:.0f}"}, refresh=False)
+            if on_batch is not None:
+                on_batch(epoch, step, {"loss": loss, "acc1": acc1})
+            stop.check()
+    finally:
+        bar.close()
+        # Stop the loader's background prefetch now rather than when the iterator is collected.
+        with contextlib.suppress(Exception):
+            getattr(it, "close", lambda: None)()
