@@ -1,0 +1,233 @@
+"""Optimizer: the base of SGD, Adam and AdamW.
+
+An optimizer holds ``param_groups`` (a list of dicts: ``"params"`` plus that group's
+hyper-parameters, as in PyTorch) and ``state`` (per-parameter buffers keyed by the parameter's
+index in the order the parameters were given).  ``step()`` reads each ``p.grad`` and updates
+``p.data`` in place, so the update works unchanged on NumPy and CuPy arrays and keeps the
+parameter's dtype.
+
+State dict format
+-----------------
+``state_dict()`` returns a flat ``{str: array or number}`` dict that ``numpy.savez`` stores as it
+is, without pickle (every value becomes an array, and ``load_state_dict`` turns 0-d arrays back
+into numbers)::
+
+    "param_groups.0.params"     int64 array: the global indices of the group's parameters
+    "param_groups.0.lr"         0.1           (every other hyper-parameter the same way;
+    "param_groups.0.betas"      [0.9, 0.999]   tuples become 1-d float arrays)
+    "state.3.momentum_buffer"   array shaped like parameter 3, on the CPU
+    "state.3.step"              10            (Adam's per-parameter step count)
+
+Parameters without a gradient yet have no ``state.<i>.*`` entries, as in PyTorch.
+"""
+import numpy as np
+
+from ..backend import device_of, get_array_module, to_device, to_numpy
+from ..nn.parameter import Parameter
+
+__all__ = ["Optimizer"]
+
+
+def _plain(value):
+    """A value read back from an .npz (0-d or 1-d array) as the Python number or tuple it was."""
+    if isinstance(value, np.ndarray):
+        return value.item() if value.ndim == 0 else tuple(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class Optimizer:
+    """Base class: subclasses set ``defaults`` and write ``_update(p, grad, state, group)``.
+
+    Parameters
+    ----------
+    params : iterable of Parameter, or of dicts ``{"params": [...], "lr": ...}`` (param groups
+        whose keys override the defaults for their parameters)
+    defaults : dict of hyper-parameters (``lr`` among them)
+    """
+
+    def __init__(self, params, defaults):
+        name = type(self).__name__
+        if isinstance(params, Parameter):
+            raise TypeError(
+                f"{name}: params must be an iterable of Parameters (e.g. model.parameters()), "
+                "got a single Parameter; wrap it in a list"
+            )
+        params = list(params)
+        if not params:
+            raise ValueError(f"{name}: got an empty parameter list; nothing to optimize")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        self.defaults = dict(defaults)
+        self.param_groups = []
+        self.state = {}
+        seen = set()
+        for group in groups:
+            if not isinstance(group, dict) or "params" not in group:
+                raise TypeError(f"{name}: param groups must be dicts with a 'params' list")
+            unknown = set(group) - set(defaults) - {"params", "initial_lr"}
+            if unknown:
+                raise ValueError(
+                    f"{name}: unknown hyper-parameter(s) {sorted(unknown)} in a param group; "
+                    f"expected some of {sorted(defaults)}"
+                )
+            group = {**self.defaults, **group, "params": list(group["params"])}
+            for p in group["params"]:
+                if not isinstance(p, Parameter):
+                    raise TypeError(
+                        f"{name}: expected tinyresnet.nn.Parameter objects, got {type(p).__name__}"
+                    )
+                if id(p) in seen:
+                    raise ValueError(
+                        f"{name}: a parameter appears twice; it would be updated twice per step"
+                    )
+                seen.add(id(p))
+            self.param_groups.append(group)
+        for group in self.param_groups:
+            self._check_hyperparameters(group)
+
+    def _check_hyperparameters(self, group):
+        """Raise ValueError for a hyper-parameter out of range; subclasses extend."""
+        name = type(self).__name__
+        if not group["lr"] >= 0:
+            raise ValueError(f"{name}: lr must be >= 0, got {group['lr']}")
+        if not group["weight_decay"] >= 0:
+            raise ValueError(f"{name}: weight_decay must be >= 0, got {group['weight_decay']}")
+
+    # ---- the learning rate, as schedulers and users see it ------------------------------------
+    @property
+    def lr(self):
+        """The first group's learning rate; setting it sets every group's."""
+        return self.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value):
+        for group in self.param_groups:
+            group["lr"] = value
+
+    # ---- the update ---------------------------------------------------------------------------
+    def _indexed_params(self):
+        """(global index, parameter, group) for every parameter, in the order given."""
+        index = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                yield index, p, group
+                index += 1
+
+    def step(self):
+        """Update every parameter that has a gradient (``p.grad is None`` means skip it)."""
+        for index, p, group in self._indexed_params():
+            if p.grad is None or not p.requires_grad:
+                continue
+            if p.grad.shape != p.data.shape:
+                raise ValueError(
+                    f"{type(self).__name__}: parameter {index} has shape {p.data.shape} but its "
+                    f"gradient has shape {p.grad.shape}"
+                )
+            get_array_module(p.data, p.grad)  # refuses a NumPy/CuPy mix with a clear message
+            self._update(p, p.grad, self.state.setdefault(index, {}), group)
+
+    def _update(self, p, grad, state, group):
+        raise NotImplementedError
+
+    def zero_grad(self, set_to_none=True):
+        """Clear every parameter's gradient (to None by default, as PyTorch 2 does)."""
+        for _, p, _ in self._indexed_params():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad[...] = 0
+
+    # ---- state --------------------------------------------------------------------------------
+    def state_dict(self):
+        """The optimizer's hyper-parameters and buffers as a flat dict (format: module docstring).
+
+        Arrays are copies on the CPU, so later steps do not change a saved state dict.
+        """
+        out = {}
+        index = 0
+        for g, group in enumerate(self.param_groups):
+            count = len(group["params"])
+            out[f"param_groups.{g}.params"] = np.arange(index, index + count, dtype=np.int64)
+            index += count
+            for key, value in group.items():
+                if key != "params":
+                    out[f"param_groups.{g}.{key}"] = (
+                        np.asarray(value, dtype=np.float64) if isinstance(value, tuple) else value
+                    )
+        for i, buffers in sorted(self.state.items()):
+            for key, value in buffers.items():
+                out[f"state.{i}.{key}"] = (
+                    np.array(to_numpy(value)) if hasattr(value, "shape") else value
+                )
+        return out
+
+    def load_state_dict(self, state_dict):
+        """Restore hyper-parameters and buffers saved by :meth:`state_dict` (or read from an .npz).
+
+        Buffers are copied onto each parameter's device and cast to its dtype.  Raises ValueError
+        when the saved optimizer had other param groups, other parameter shapes or other keys.
+        """
+        name = type(self).__name__
+        params = {i: p for i, p, _ in self._indexed_params()}
+        groups, state = {}, {}
+        for key, value in state_dict.items():
+            kind, _, rest = key.partition(".")
+            number, _, field = rest.partition(".")
+            if kind not in ("param_groups", "state") or not number.isdigit() or not field:
+                raise ValueError(
+                    f"{name}.load_state_dict: unexpected key {key!r}; expected "
+                    "'param_groups.<g>.<name>' or 'state.<i>.<name>'"
+                )
+            (groups if kind == "param_groups" else state).setdefault(int(number), {})[field] = value
+        if sorted(groups) != list(range(len(self.param_groups))):
+            raise ValueError(
+                f"{name}.load_state_dict: the saved optimizer has {len(groups)} param group(s), "
+                f"this one has {len(self.param_groups)}"
+            )
+        for g, group in enumerate(self.param_groups):
+            saved = len(np.asarray(groups[g].get("params", ())))
+            if saved != len(group["params"]):
+                raise ValueError(
+                    f"{name}.load_state_dict: param group {g} held {saved} parameters when "
+                    f"saved, this one holds {len(group['params'])}"
+                )
+            unknown = set(groups[g]) - set(self.defaults) - {"params", "initial_lr"}
+            if unknown:
+                raise ValueError(
+                    f"{name}.load_state_dict: unknown hyper-parameter(s) {sorted(unknown)} in "
+                    f"param group {g}; was the state saved from another optimizer type?"
+                )
+        new_state = {}
+        for i, buffers in sorted(state.items()):
+            if i not in params:
+                raise ValueError(
+                    f"{name}.load_state_dict: state for parameter {i}, but there are only "
+                    f"{len(params)} parameters"
+                )
+            p = params[i]
+            new_state[i] = {}
+            for key, value in buffers.items():
+                if isinstance(value, np.ndarray) and value.ndim > 0:
+                    if value.shape != p.data.shape:
+                        raise ValueError(
+                            f"{name}.load_state_dict: state.{i}.{key} has shape {value.shape}, "
+                            f"parameter {i} has shape {p.data.shape}"
+                        )
+                    value = to_device(value.astype(p.data.dtype, copy=True), device_of(p.data))
+                else:
+                    value = _plain(value)
+                new_state[i][key] = value
+        for g, group in enumerate(self.param_groups):
+            for key, value in groups[g].items():
+                if key != "params":
+                    group[key] = _plain(value)
+            self._check_hyperparameters(group)
+        self.state = new_state
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for g, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {g}")
+            lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
+        return "\n".join(lines + [")"])
