@@ -65,8 +65,8 @@ def batchnorm2d_forward(
                     ("running_var", running_var)):
         if v is not None and tuple(v.shape) != (C,):
             raise ValueError(
-                f"batchnorm2d: expected {name} of shape ({C},) for input with {C} channels "
-                f"{tuple(x.shape)}, got {tuple(v.shape)}"
+                f"batchnorm2d: expected input of shape (N, {v.size}, H, W) to match {name} of "
+                f"shape {tuple(v.shape)}, got {tuple(x.shape)}"
             )
     M = x.size // C
     if training or running_mean is None:

@@ -30,10 +30,8 @@ class BatchNorm2d(Module):
     def forward(self, x):
         momentum = self.momentum
         tracking = self.training and self.track_running_stats
-        if tracking:
-            self.num_batches_tracked = self.num_batches_tracked + 1
-            if momentum is None:
-                momentum = 1.0 / float(self.num_batches_tracked)
+        if tracking and momentum is None:
+            momentum = 1.0 / float(self.num_batches_tracked + 1)
         y, cache = F.batchnorm2d_forward(
             x,
             self.weight.data if self.affine else None,
@@ -44,6 +42,8 @@ class BatchNorm2d(Module):
             momentum if momentum is not None else 0.0,
             self.eps,
         )
+        if tracking:  # counted once the batch is accepted: a rejected input changes no state
+            self.num_batches_tracked = self.num_batches_tracked + 1
         self._save(cache)
         return y
 
