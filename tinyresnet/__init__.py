@@ -4,6 +4,7 @@
     from tinyresnet import nn, functional as F, models, optim
 """
 from . import backend, functional, gradcheck, nn
+from . import data, optim
 from .backend import get_array_module, to_device, to_numpy
 from .random import get_rng, manual_seed
 
@@ -11,5 +12,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "backend", "functional", "gradcheck", "nn",
+    "data", "optim",
     "get_array_module", "to_device", "to_numpy", "manual_seed", "get_rng", "__version__",
 ]
