@@ -1,0 +1,131 @@
+r"""What every residual block shares: the sum of a branch and a shortcut, and its backward.
+
+A post-activation block (He et al. 2015) computes
+
+.. math::  \mathrm{out} = \mathrm{relu}(\mathcal{F}(x) + s(x))
+
+with :math:`\mathcal{F}` the residual branch (conv-BN-ReLU-...-conv-BN) and :math:`s` the shortcut:
+the identity, or the projection ``downsample`` (1x1 conv + BN) when the stride or the width changes.
+Backward reads the sum in reverse.  An addition hands its output gradient unchanged to both operands,
+
+.. math::  \frac{\partial L}{\partial x} = \frac{\partial L}{\partial \mathrm{out}'}
+           \Big(\frac{\partial \mathcal{F}}{\partial x} + 1\Big)
+           \qquad (s = \text{identity},\ \mathrm{out}' = \mathcal{F}(x) + x)
+
+and the "+1" is why gradients reach early layers of a deep ResNet undiminished.  After each
+backward a block keeps the two parts of its input gradient, ``grad_branch`` (through the branch)
+and ``grad_shortcut`` (through the shortcut), with ``grad_branch + grad_shortcut == dx``; they are
+what the gradient-flow tools plot.  Set ``keep_grad_split = False`` on a block (or the class) to
+free that memory during long training runs.
+
+``skip = False`` builds the *plain* twin of a block: no shortcut at all, ``out = relu(F(x))``, and
+``grad_shortcut`` is zero.
+"""
+from .. import functional as F
+from .. import nn
+from ..backend import get_array_module
+
+__all__ = ["conv3x3", "conv1x1", "ResidualBlock", "residual_blocks"]
+
+
+def conv3x3(in_planes, out_planes, stride=1, groups=1, dilation=1):
+    """3x3 convolution with padding (= dilation, so the spatial size only changes with stride)."""
+    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=dilation,
+                     groups=groups, bias=False, dilation=dilation)
+
+
+def conv1x1(in_planes, out_planes, stride=1):
+    """1x1 convolution: mixes channels, or projects a shortcut to a new width and stride."""
+    return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
+
+
+class ResidualBlock(nn.Module):
+    """Base class of the blocks: ``out = relu(branch(x) + shortcut(x))``.
+
+    Subclasses build ``self.relu`` (the ReLU after the sum) and ``self.downsample`` (a module, or
+    None for the identity) and write ``branch_forward`` / ``branch_backward``.
+
+    Attributes
+    ----------
+    skip : bool
+        False for the plain twin: no shortcut, ``out = relu(branch(x))``.
+    grad_branch, grad_shortcut : array (N, C, H, W) or None
+        The two parts of the last backward's input gradient (None before the first backward).
+    keep_grad_split : bool
+        Keep ``grad_branch`` / ``grad_shortcut`` after backward (default True).
+    """
+
+    expansion = 1
+    preact = False
+    keep_grad_split = True
+
+    def __init__(self, skip=True):
+        super().__init__()
+        self.skip = bool(skip)
+        self.grad_branch = None
+        self.grad_shortcut = None
+
+    def branch_forward(self, x):
+        raise NotImplementedError(f"{type(self).__name__} does not implement branch_forward")
+
+    def branch_backward(self, d_branch):
+        raise NotImplementedError(f"{type(self).__name__} does not implement branch_backward")
+
+    def shortcut_forward(self, x):
+        """s(x): the identity, or ``downsample(x)`` (projection, or option A's subsample-and-pad)."""
+        return x if self.downsample is None else self.downsample(x)
+
+    def shortcut_backward(self, d_shortcut):
+        """ds/dx^T d_shortcut: for the identity the gradient itself, the "+1" of the skip."""
+        return d_shortcut if self.downsample is None else self.downsample.backward(d_shortcut)
+
+    def forward(self, x):
+        out = self.branch_forward(x)
+        if self.skip:
+            out, _ = F.add_forward(out, self.shortcut_forward(x))
+        return self.relu(out)
+
+    def backward(self, dy):
+        return self._sum_backward(self.relu.backward(dy))
+
+    def _sum_backward(self, d_sum):
+        """Backward of ``branch(x) + shortcut(x)`` (or of ``branch(x)`` alone when plain)."""
+        if not self.skip:
+            dx = self.branch_backward(d_sum)
+            self._keep_split(dx, None)
+            return dx
+        # The sum's gradient goes to both operands unchanged: d(a + b)/da = d(a + b)/db = 1.
+        d_branch, d_shortcut = F.add_backward(d_sum, None)
+        grad_branch = self.branch_backward(d_branch)
+        grad_shortcut = self.shortcut_backward(d_shortcut)
+        self._keep_split(grad_branch, grad_shortcut)
+        # x fed both paths, so its gradient is the sum of what came back along each of them.
+        return grad_branch + grad_shortcut
+
+    def _keep_split(self, grad_branch, grad_shortcut):
+        """Keep the two parts of dx; a plain block (grad_shortcut None) gets an explicit zero."""
+        if self.keep_grad_split:
+            if grad_shortcut is None:
+                grad_shortcut = get_array_module(grad_branch).zeros_like(grad_branch)
+            self.grad_branch, self.grad_shortcut = grad_branch, grad_shortcut
+        else:
+            self.grad_branch = self.grad_shortcut = None
+
+    def zero_init_residual(self):
+        """Make the branch output zero at initialisation, so the block starts as its shortcut
+        (Goyal et al. 2017): the last BN's gamma is set to 0."""
+        nn.init.zeros_(self.last_bn.weight)
+
+    def extra_repr(self):
+        return "" if self.skip else "skip=False"
+
+
+def residual_blocks(model):
+    """Yield ``(qualified name, block)`` for every ResidualBlock of a model, input to output.
+
+    The order is the order of definition, which in every network here is depth order:
+    ``layer1.0, layer1.1, ..., layer4.2``.
+    """
+    for name, module in model.named_modules():
+        if isinstance(module, ResidualBlock):
+            yield name, module
