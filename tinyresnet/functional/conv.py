@@ -60,6 +60,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     cache : what conv2d_backward needs (the columns, the weight, the geometry)
     """
     stride, padding, dilation = _check_conv_args(x, w, b, stride, padding, dilation)
+    # BEGIN SOLUTION conv_forward
     F, C, kh, kw = w.shape
     N = x.shape[0]
     Ho, Wo = conv_output_shape(x.shape, (kh, kw), stride, padding, dilation)
@@ -71,6 +72,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     y = y.reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3)
     cache = (cols, x.shape, w, b is not None, stride, padding, dilation)
     return y, cache
+    # END SOLUTION
 
 
 def conv2d_backward(dy, cache):
@@ -87,6 +89,7 @@ def conv2d_backward(dy, cache):
     dw : array (F, C, kh, kw)
     db : array (F,), or None when the forward had no bias
     """
+    # BEGIN SOLUTION conv_backward
     cols, x_shape, w, has_bias, stride, padding, dilation = cache
     F = w.shape[0]
     dy2 = dy.transpose(1, 0, 2, 3).reshape(F, -1)  # (F, P); free when dy is channel-major
@@ -95,6 +98,7 @@ def conv2d_backward(dy, cache):
     dcols = w.reshape(F, -1).T @ dy2  # (K, P)
     dx = col2im(dcols, x_shape, w.shape[2:], stride, padding, dilation)
     return dx, dw, db
+    # END SOLUTION
 
 
 def conv2d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1):
@@ -103,6 +107,7 @@ def conv2d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1):
     Slow and obvious on purpose: it is the oracle the fast conv2d_forward is tested against.
     """
     stride, padding, dilation = _check_conv_args(x, w, b, stride, padding, dilation)
+    # BEGIN SOLUTION conv_forward_naive
     xp = get_array_module(x)
     N, C, H, W = x.shape
     F, _, kh, kw = w.shape
@@ -120,10 +125,12 @@ def conv2d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1):
                     ]
                     y[n, f, i, j] = (window * w[f]).sum() + (b[f] if b is not None else 0)
     return y, (x, w, b is not None, stride, padding, dilation)
+    # END SOLUTION
 
 
 def conv2d_backward_naive(dy, cache):
     """Reference gradients with the same loops: each output scatters dy into its window."""
+    # BEGIN SOLUTION conv_backward_naive
     x, w, has_bias, (sh, sw), (ph, pw), (dh, dw) = cache
     xp = get_array_module(x)
     N, C, H, W = x.shape
@@ -143,3 +150,4 @@ def conv2d_backward_naive(dy, cache):
     dx = dx_pad[:, :, ph : ph + H, pw : pw + W]
     db = dy.sum(axis=(0, 2, 3)) if has_bias else None
     return dx, dw_, db
+    # END SOLUTION
