@@ -54,12 +54,13 @@ def test_matches_torch_lr_sequence(name):
 
 
 def test_hand_computed_values():
-    assert _lrs(S.StepLR(_optimizer(1.0), step_size=2, gamma=0.5), 5) == [1, 1, 0.5, 0.5, 0.25, 0.25]
+    step = _lrs(S.StepLR(_optimizer(1.0), step_size=2, gamma=0.5), 5)
+    assert step == [1, 1, 0.5, 0.5, 0.25, 0.25]
     multi = _lrs(S.MultiStepLR(_optimizer(1.0), milestones=[1, 3], gamma=0.1), 4)
     np.testing.assert_allclose(multi, [1, 0.1, 0.1, 0.01, 0.01], rtol=1e-15)
     cosine = _lrs(S.CosineAnnealingLR(_optimizer(1.0), T_max=4), 4)
-    np.testing.assert_allclose(cosine, [1, (1 + math.sqrt(0.5)) / 2, 0.5, (1 - math.sqrt(0.5)) / 2, 0],
-                               atol=1e-15)
+    half = math.sqrt(0.5)  # cos(pi / 4)
+    np.testing.assert_allclose(cosine, [1, (1 + half) / 2, 0.5, (1 - half) / 2, 0], atol=1e-15)
     warm = _lrs(S.LinearLR(_optimizer(1.0), start_factor=0.25, total_iters=3), 5)
     np.testing.assert_allclose(warm, [0.25, 0.5, 0.75, 1, 1, 1], rtol=1e-15)
 
@@ -115,12 +116,14 @@ def test_load_state_dict_refuses_another_scheduler():
     "make, error, message",
     [
         (lambda o: S.StepLR(o, step_size=0), ValueError, "step_size must be a positive integer"),
-        (lambda o: S.MultiStepLR(o, milestones=[5, 2]), ValueError, "milestones must be increasing"),
+        (lambda o: S.MultiStepLR(o, milestones=[5, 2]), ValueError,
+         "milestones must be increasing"),
         (lambda o: S.CosineAnnealingLR(o, T_max=0), ValueError, "T_max must be > 0"),
         (lambda o: S.LinearLR(o, start_factor=0), ValueError, "start_factor must be in"),
         (lambda o: S.LinearLR(o, total_iters=0), ValueError, "total_iters must be a positive"),
         (lambda o: S.LambdaLR(o, 0.5), TypeError, "lr_lambda must be callable"),
-        (lambda o: S.StepLR("sgd", step_size=1), TypeError, "expected a tinyresnet.optim optimizer"),
+        (lambda o: S.StepLR("sgd", step_size=1), TypeError,
+         "expected a tinyresnet.optim optimizer"),
         (lambda o: S.SequentialLR(o, [S.StepLR(o, 2)], milestones=[3]), ValueError,
          "expected 0 milestone"),
         (lambda o: S.SequentialLR(o, [S.StepLR(_optimizer(), 2)], milestones=[]), ValueError,

@@ -61,19 +61,23 @@ _LAYOUTS = {
 
 
 # ---- the restricted unpickler -----------------------------------------------------------------
+class _Refused(pickle.UnpicklingError):
+    """The pickle asked for something a CIFAR file never holds."""
+
+
 def _dtype(*args):
     """numpy.dtype for the unpickler: plain numeric dtypes only (an object dtype would let the
     pickle hand arbitrary objects to the array)."""
     dtype = np.dtype(*args)
     if dtype.hasobject:
-        raise pickle.UnpicklingError("refusing an object-dtype array; expected plain numbers")
+        raise _Refused("refusing an object-dtype array; expected plain numbers")
     return dtype
 
 
 def _latin1_encode(text, encoding="utf-8"):
     """_codecs.encode as Python 3 writes bytes into protocol-2 pickles: latin-1 only."""
     if codecs.lookup(encoding).name != "iso8859-1":
-        raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}")
+        raise _Refused(f"refusing _codecs.encode with encoding {encoding!r}")
     return text.encode("latin-1")
 
 
@@ -97,13 +101,13 @@ class _CifarUnpickler(pickle.Unpickler):
         try:
             return _ALLOWED_GLOBALS[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
-                f"refusing to load the global {module}.{name}: a CIFAR file holds only dicts, "
-                "lists, strings, numbers and NumPy arrays"
+            raise _Refused(
+                f"refusing the global {module}.{name}: a CIFAR file holds only dicts, lists, "
+                "strings, numbers and NumPy arrays"
             ) from None
 
     def persistent_load(self, pid):
-        raise pickle.UnpicklingError("refusing a persistent id; a CIFAR file has none")
+        raise _Refused("refusing a persistent id; a CIFAR file has none")
 
 
 def _unpickle(data, where):
@@ -111,6 +115,11 @@ def _unpickle(data, where):
     try:
         # The official files were written by Python 2: latin-1 maps its byte strings one to one.
         obj = _CifarUnpickler(io.BytesIO(data), encoding="latin1").load()
+    except _Refused as exc:
+        raise ValueError(
+            f"{where}: refused to unpickle, nothing in it was run ({exc}); is this file really "
+            "from the official CIFAR archive?"
+        ) from exc
     except Exception as exc:
         raise ValueError(f"{where}: not a valid CIFAR Python-version file ({exc})") from exc
     if not isinstance(obj, dict):

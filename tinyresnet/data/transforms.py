@@ -103,13 +103,17 @@ def _pad(img, left, top, right, bottom, fill):
 
 def _resize(img, height, width):
     """Bilinear resize through Pillow (antialiased when shrinking, as torchvision on PIL images)."""
+    bilinear = Image.Resampling.BILINEAR
     if isinstance(img, Image.Image):
-        return img.resize((width, height), Image.Resampling.BILINEAR)
+        return img.resize((width, height), bilinear)
     if img.dtype == np.uint8:
-        return np.asarray(Image.fromarray(img).resize((width, height), Image.Resampling.BILINEAR))
+        if img.ndim == 2 or img.shape[2] == 3:
+            return np.array(Image.fromarray(img).resize((width, height), bilinear))
+        # Pillow has no mode for other channel counts (and would premultiply RGBA): one at a time.
+        return np.stack([_resize(img[:, :, c], height, width) for c in range(img.shape[2])], axis=2)
     # Pillow resizes float images one 32-bit channel ("F" mode) at a time.
     channels = [
-        np.asarray(Image.fromarray(c.astype(np.float32)).resize((width, height), Image.Resampling.BILINEAR))
+        np.asarray(Image.fromarray(c.astype(np.float32)).resize((width, height), bilinear))
         for c in img
     ]
     return np.stack(channels).astype(img.dtype, copy=False)
