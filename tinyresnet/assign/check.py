@@ -1,0 +1,48 @@
+"""The checker students run: the public tests of their release folder, part by part.
+
+``python -m tinyresnet.assign check A1`` (or ``check("A1")`` in the notebook) copies the student's
+package to a temporary folder, runs the public tests there in a subprocess with the same time
+limits and repairs as the grader, and prints points and a diagnosis per part.  The student's own
+folder is never modified.
+"""
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from .config import ConfigError, find_assignment_dir, load_assignment
+from .report import check_text
+from .runner import run_submission
+from .submission import prepare_root
+
+__all__ = ["check"]
+
+
+def check(name="A1", folder=None, parts=None, stream=None, quiet=False):
+    """Run the public tests of a student release; print the report and return the result.
+
+    name : the assignment id; folder : the release folder (default: found from the current one)
+    parts : only these part ids; stream : where to print (default sys.stdout)
+    """
+    folder = Path(folder).resolve() if folder else find_assignment_dir(name)
+    manifest_path = folder / ".assign" / "manifest.json"
+    if not manifest_path.is_file():
+        raise ConfigError(
+            f"{folder} is not a student release of {name} (no .assign/manifest.json): run "
+            f"'python -m tinyresnet.assign build {name}' and work in its student folder")
+    assignment = load_assignment(str(folder))
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    template = {rel: folder / ".assign" / "template" / rel for rel in manifest["files"]}
+    function_parts = {(r["file"], r["function"]): r["part"] for r in manifest["regions"]}
+    suites = [{"path": str(folder / "tests" / "public_tests.py"),
+               "data": str(folder / "tests" / "reference_public.npz"), "visibility": "public"}]
+    modules = [f[:-3].replace("/", ".") for f in manifest["files"] if f.endswith(".py")]
+    with tempfile.TemporaryDirectory(prefix=f"check-{assignment.id}-") as tmp:
+        root = Path(tmp) / "root"
+        notes = prepare_root(root, folder / "tinyresnet", {}, template, function_parts)
+        result = run_submission(folder.name, assignment, manifest, root, suites,
+                                manifest["files"], modules, template, Path(tmp) / "run",
+                                visibilities=("public",), notes=notes, part_ids=parts)
+    if not quiet:
+        print(check_text(result, assignment), file=stream or sys.stdout, end="")
+    return result

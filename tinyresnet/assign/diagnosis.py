@@ -1,0 +1,330 @@
+r"""Diagnosis of a wrong result: how far off it is, where, and which known bug it looks like.
+
+A test compares a student's tensor with the reference's.  When they differ, ``compare`` reports
+the relative error (norm-wise, as ``tinyresnet.gradcheck.rel_error`` measures it), the worst
+element and both values there, and the first *bug signature* that fits:
+
+* a constant ratio yours / expected, read in terms the test knows: -1 (opposite sign), 2 or 1/2
+  (a factor 2), N or 1/N (a sum where a mean belongs, or the reverse), M = N*H*W for batch norm;
+* a transpose (or a spatial flip) of the expected tensor;
+* a known wrong answer the test computed from the reference with one bug put in, such as the
+  convolution with the kernel not flipped, batch norm with the running statistics in training,
+  or a block's dx made of the residual branch alone (shortcut gradient not added);
+* errors confined to a known set of elements, such as ReLU inputs exactly 0 or the padded border;
+* NaN or Inf, zero everywhere, a wrong shape or a silently changed dtype.
+
+The ratio is the least-squares fit  c = <yours, expected> / <expected, expected>; it is a signature
+only when yours = c * expected holds to 1e-6 relative, so a coincidental mean ratio never names a
+bug.  ``locate_in_network`` walks a whole network's module gradients backward and names the first
+module whose gradient is wrong, separately on the residual branches and on the shortcuts.
+
+The messages live here, not in the tests, so that feedback never quotes a hidden test's code.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["SIGNATURES", "Finding", "compare", "locate_in_network"]
+
+SIGNATURES = {
+    # wrong answers computed by the tests from the reference, with one bug put in
+    "kernel_not_flipped": (
+        "your dx equals the full convolution of dy with the kernel NOT rotated by 180 degrees: "
+        "the gradient of a cross-correlation w.r.t. its input correlates dy with the flipped "
+        "kernel (col2im(W^T dY) does this for you)"),
+    "conv_bias_ignored": "your output is the convolution without the bias: add b[f] to every "
+                         "output pixel of filter f",
+    "conv_padding_ignored": "your output is the convolution of the unpadded input: pad x with "
+                            "zeros before unfolding it",
+    "maxpool_spread": (
+        "your dx spreads each window's gradient evenly over the window, which is average "
+        "pooling's rule: max pooling routes the whole gradient to the window's maximum"),
+    "maxpool_all_ties": (
+        "your dx sends the gradient to every maximum of a window with ties: PyTorch (and the "
+        "reference) send it to the first maximum in scan order only"),
+    "relu_mask_from_dy": "your dx masks with dy > 0: the mask must come from the forward's input, "
+                         "x > 0",
+    "softmax_no_onehot": "your dlogits equal softmax / N: the one-hot targets were not subtracted "
+                         "(dL/dz = (p - onehot(y)) / N)",
+    "bn_running_stats_in_training": (
+        "your output equals batch norm computed with the running statistics: in training mode "
+        "batch norm normalises with the batch's own mean and variance (the running ones are "
+        "only updated, and used in eval mode)"),
+    "bn_batch_stats_in_eval": (
+        "your output equals batch norm computed with the batch statistics: in eval mode batch "
+        "norm uses running_mean and running_var"),
+    "bn_biased_running_var": (
+        "your running_var follows the biased batch variance: PyTorch stores the unbiased one, "
+        "var * M / (M - 1), M = N*H*W"),
+    "bn_momentum_swapped": (
+        "your running statistics weight the old value by momentum: PyTorch's momentum weights "
+        "the NEW batch statistic, r <- (1 - momentum) r + momentum * batch"),
+    "bn_backward_constant_stats": (
+        "your dx equals gamma * dy / sqrt(var + eps): it treats the batch mean and variance as "
+        "constants, but they depend on every x (two more terms: see the compact formula)"),
+    "bn_backward_no_variance_term": (
+        "your dx misses the term that flows through the batch variance: subtract "
+        "x_hat * mean(dy * x_hat) as well as mean(dy)"),
+    "bn_dgamma_dbeta_swapped": "your dgamma and dbeta are swapped: dbeta = sum(dy), "
+                               "dgamma = sum(dy * x_hat)",
+    "shortcut_grad_missing": (
+        "your block's dx equals the residual branch's part alone: the shortcut's gradient is not "
+        "added (dx = dF/dx^T d + ds/dx^T d: the input fed both paths)"),
+    "branch_grad_missing": (
+        "your block's dx equals the shortcut's part alone: the residual branch's gradient is not "
+        "added"),
+    "block_relu_backward_skipped": (
+        "your block's gradients are what they would be without back-propagating through the "
+        "ReLU after the sum: apply relu.backward to dy first"),
+    "projection_not_used": (
+        "your block's output equals the one with an identity shortcut where the projection "
+        "(downsample: 1x1 conv + BN) should be applied"),
+    # errors confined to a set of elements
+    "relu_at_zero": (
+        "wrong only where the input is exactly 0: ReLU's gradient at 0 is taken as 0 "
+        "(PyTorch's convention), so use x > 0, not x >= 0"),
+    "border_only": (
+        "wrong only near the border of the image: check the padding (pad the input, and cut "
+        "the padding off the gradient again)"),
+    "pool_ties_only": (
+        "wrong only in windows whose maximum is tied: send the gradient to the first maximum "
+        "in scan order, as PyTorch does"),
+    # non-finite results
+    "softmax_overflow": (
+        "NaN or Inf for large logits: exp overflows; subtract each row's maximum before the "
+        "exponential (log-sum-exp), which leaves softmax unchanged"),
+}
+
+_FACTOR_NAMES = {
+    "N": "N = {v:g}, the batch size: a sum over the batch where the loss takes the mean "
+         "(or the reverse)",
+    "M": "M = N*H*W = {v:g}, the values per channel: a sum over (N, H, W) where the mean belongs "
+         "(or the reverse)",
+    "HW": "H*W = {v:g}, the pixels of one map: a sum where a spatial mean belongs (or the reverse)",
+    "K": "K = {v:g}, the number of classes",
+    "upstream": "{v:g} is the incoming gradient: it was not multiplied in (or was twice)",
+}
+
+
+@dataclass
+class Finding:
+    """What is wrong with one tensor.  ``signature`` is an id of SIGNATURES, or a short tag
+    (``ratio:-1``, ``ratio:N``, ``transpose``, ``shape``, ``nonfinite``, ``zero``, ``dtype``)."""
+
+    name: str
+    summary: str
+    signature: str = None
+    explanation: str = ""
+    rel_error: float = float("nan")
+
+    def __str__(self):
+        text = self.summary
+        if self.explanation:
+            text += f"\n  diagnosis: {self.explanation}"
+        return text
+
+
+def _fmt_index(index):
+    return "[" + ", ".join(str(i) for i in index) + "]"
+
+
+def _close(a, b, tol):
+    """Norm-wise relative closeness of two same-shaped float arrays."""
+    scale = max(float(np.linalg.norm(a)), float(np.linalg.norm(b)))
+    if scale == 0:
+        return True
+    return float(np.linalg.norm(a - b)) / scale <= tol
+
+
+def _ratio_signature(name, value, expected, hints):
+    """(tag, explanation) when value = c * expected for a constant c, else None."""
+    ee = float((expected * expected).sum())
+    if ee == 0:
+        return None
+    c = float((value * expected).sum()) / ee
+    if not np.isfinite(c) or abs(c) < 1e-12:
+        return None
+    if float(np.linalg.norm(value - c * expected)) > 1e-6 * float(np.linalg.norm(value)):
+        return None
+    sign, magnitude = ("-", -c) if c < 0 else ("", c)
+    named = {"1": 1.0, "2": 2.0}
+    for key in ("N", "M", "HW", "K", "upstream"):
+        if hints.get(key):
+            named[key] = float(hints[key])
+    for key, v in named.items():
+        for power, label in ((1, key), (-1, f"1/{key}")):
+            if abs(magnitude - v**power) <= 1e-6 * v ** power:
+                tag = f"ratio:{sign}{label}"
+                if key == "1" and sign == "-":
+                    return tag, (f"your {name} is the expected one with the opposite sign "
+                                 f"(ratio -1): a sign error")
+                if key == "1":
+                    return None
+                if key == "2":
+                    what = ("a factor 2 too many (a gradient added twice, or a stray 2)"
+                            if power == 1 else "a missing factor 2 (or a stray 1/2)")
+                else:
+                    what = _FACTOR_NAMES[key].format(v=v)
+                text = f"your {name} is exactly {c:.6g} x the expected (ratio {sign}{label}): {what}"
+                if sign:
+                    text += "; the sign is flipped as well"
+                return tag, text
+    return f"ratio:{c:.4g}", (f"your {name} is exactly {c:.6g} x the expected everywhere: "
+                              f"a constant scale factor is missing or extra")
+
+
+def _shape_finding(name, value, expected):
+    summary = (f"{name} has shape {tuple(value.shape)}, expected {tuple(expected.shape)}")
+    if value.ndim == 2 and value.shape == expected.shape[::-1]:
+        if _close(value.T, expected, 1e-6):
+            return Finding(name, summary, "transpose",
+                           f"your {name} is the transpose of the expected one: a transpose is "
+                           f"missing (or one too many)")
+        return Finding(name, summary, "shape", f"the shape is the transpose of the expected one")
+    if value.ndim == 4 and value.shape == (expected.shape[1], expected.shape[0]) + expected.shape[2:]:
+        if _close(value.transpose(1, 0, 2, 3), expected, 1e-6):
+            return Finding(name, summary, "transpose",
+                           f"your {name} has its first two axes swapped (C, F instead of F, C): "
+                           f"a transpose is missing")
+    if value.size == expected.size:
+        return Finding(name, summary, "shape",
+                       "the number of elements is right: check the order of a reshape/transpose")
+    return Finding(name, summary, "shape", "")
+
+
+def compare(name, value, expected, tol, hints=None, alternatives=None, masks=None,
+            nonfinite=None, check_dtype=False):
+    """Compare ``value`` with ``expected``; None when they agree, else a Finding.
+
+    Parameters
+    ----------
+    name : what the tensor is called in messages ("dx", "running_var")
+    value, expected : arrays (value may be anything a student returned)
+    tol : allowed norm-wise relative error
+    hints : {"N": batch size, "M": values per channel, "HW": ..., "K": ..., "upstream": the
+        incoming gradient's scale} to name ratios
+    alternatives : {signature id: array}, known wrong answers computed from the reference
+    masks : {signature id: bool array}, element sets whose exclusive errors are a signature
+    nonfinite : signature id to name when value holds NaN/Inf but expected does not
+    check_dtype : a dtype different from expected's is itself an error
+    """
+    hints, alternatives, masks = hints or {}, alternatives or {}, masks or {}
+    expected = np.asarray(expected)
+    if value is None:
+        return Finding(name, f"{name} is None", "none",
+                       f"nothing was returned for {name}: check the return statement")
+    try:
+        value_arr = np.asarray(value)
+    except Exception:  # a ragged list, an object that refuses conversion
+        value_arr = np.asarray(None)
+    if value_arr.dtype == object or (value_arr.dtype.kind not in "biuf" and expected.dtype.kind in "biuf"):
+        return Finding(name, f"{name} is a {type(value).__name__}, expected an array of shape "
+                             f"{tuple(expected.shape)}", "type", "")
+    if check_dtype and value_arr.dtype != expected.dtype:
+        return Finding(name, f"{name} has dtype {value_arr.dtype}, expected {expected.dtype}", "dtype",
+                       f"{expected.dtype} in gives {expected.dtype} out: a float64 constant or "
+                       f"an array made without dtype= upcasts silently")
+    if value_arr.shape != expected.shape:
+        return _shape_finding(name, value_arr, expected)
+    v = value_arr.astype(np.float64)
+    e = expected.astype(np.float64)
+    if not np.all(np.isfinite(v)) and np.all(np.isfinite(e)):
+        bad = int((~np.isfinite(v)).sum())
+        return Finding(name, f"{name} holds {bad} NaN/Inf values (of {v.size})",
+                       nonfinite or "nonfinite", SIGNATURES.get(nonfinite, ""))
+    scale = max(float(np.linalg.norm(v)), float(np.linalg.norm(e)))
+    error = float(np.linalg.norm(v - e)) / scale if scale > 0 else 0.0
+    if error <= tol:
+        return None
+    diff = np.abs(v - e)
+    worst = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
+    summary = (f"{name} is wrong: relative error {error:.2e} (allowed {tol:.0e}); worst element "
+               f"{name}{_fmt_index(worst)}: yours {float(v[worst]):.6g}, expected {float(e[worst]):.6g}")
+    finding = Finding(name, summary, rel_error=error)
+    if float(np.abs(e).max(initial=0.0)) > 0 and not v.any():
+        finding.signature, finding.explanation = "zero", (
+            f"your {name} is zero everywhere: nothing was propagated (is the result computed, "
+            f"assigned and returned?)")
+        return finding
+    for sig, alt in alternatives.items():
+        alt = np.asarray(alt, dtype=np.float64)
+        if alt.shape == v.shape and not _close(alt, e, 1e-9) and _close(v, alt, max(tol, 1e-9)):
+            finding.signature, finding.explanation = sig, SIGNATURES[sig]
+            return finding
+    ratio = _ratio_signature(name, v, e, hints)
+    if ratio is not None:
+        finding.signature, finding.explanation = ratio
+        return finding
+    if v.ndim == 2 and v.shape[0] == v.shape[1] and _close(v.T, e, 1e-6):
+        finding.signature = "transpose"
+        finding.explanation = f"your {name} is the transpose of the expected one"
+        return finding
+    if v.ndim >= 2 and _close(v[..., ::-1, ::-1], e, 1e-6):
+        finding.signature = "flipped"
+        finding.explanation = (f"your {name} is the expected one rotated by 180 degrees in its last "
+                               f"two axes: a kernel flip too many (or too few)")
+        return finding
+    wrong = diff > 1e-6 * float(np.abs(e).max(initial=0.0)) + 1e-12
+    for sig, mask in masks.items():
+        mask = np.broadcast_to(np.asarray(mask, dtype=bool), wrong.shape)
+        if mask.any() and wrong.any() and not (wrong & ~mask).any():
+            finding.signature, finding.explanation = sig, SIGNATURES[sig]
+            return finding
+    fraction = float(wrong.mean()) if wrong.size else 0.0
+    finding.explanation = (f"{int(wrong.sum())} of {wrong.size} elements differ ({fraction:.0%}); "
+                           f"no known bug signature matches")
+    return finding
+
+
+def locate_in_network(records, expected, tol, order):
+    """Find where a whole network's backward first goes wrong.
+
+    Parameters
+    ----------
+    records : {module name: {"dy": array, "dx": array, "grads": {param: array}}} from the
+        student's backward (``dy``: gradient arriving at the module's output; ``dx``: returned)
+    expected : the same structure from the reference
+    tol : allowed relative error
+    order : module names in the order backward visits them (output to input)
+
+    Returns a list of text lines: the first module on the main path whose gradient is wrong, then
+    the first wrong module on the residual branches and on the shortcuts, each walking backward.
+    An empty list means every recorded gradient agrees.
+    """
+    def wrong(a, b):
+        if a is None or b is None:
+            return a is not b
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        if a.shape != b.shape:
+            return True
+        scale = max(float(np.linalg.norm(a)), float(np.linalg.norm(b)))
+        return scale > 0 and float(np.linalg.norm(a - b)) / scale > tol
+
+    def path_of(name):
+        parts = name.split(".")
+        if "downsample" in parts:
+            return "shortcut"
+        return "residual branch" if len(parts) > 2 else "main path"
+
+    first = {}
+    lines = []
+    for name in order:
+        mine, ref = records.get(name), expected.get(name)
+        if ref is None:
+            continue
+        if mine is None:
+            lines.append(f"{name}: backward was never called (the walk back skipped it)")
+            first.setdefault(path_of(name), name)
+            continue
+        incoming_ok = not wrong(mine.get("dy"), ref.get("dy"))
+        bad_params = [p for p, g in ref["grads"].items() if wrong(mine["grads"].get(p), g)]
+        bad_dx = wrong(mine.get("dx"), ref.get("dx"))
+        if incoming_ok and (bad_params or bad_dx):
+            path = path_of(name)
+            if path in first:
+                continue
+            first[path] = name
+            what = ", ".join([f"d{p}" for p in bad_params] + (["dx (its input gradient)"] if bad_dx else []))
+            lines.append(f"{path}: first wrong gradient walking backward at '{name}' "
+                         f"(its incoming gradient is right; wrong: {what})")
+    return lines

@@ -1,0 +1,320 @@
+r"""The test-writing API of the assignments, run in two modes.
+
+A test file (``assignments/A1/tests/public_tests.py``) is plain Python against the library's API::
+
+    from tinyresnet import functional as F
+    from tinyresnet.assign.harness import Suite
+
+    suite = Suite()
+
+    @suite.test("relu_backward", cases=[dict(N=4, D=6)])
+    def relu_backward(t, N, D):
+        x = t.input("x", lambda rng: rng.standard_normal((N, D)))
+        y, cache = F.relu_forward(x)
+        dy = t.input("dy", lambda rng: rng.standard_normal((N, D)))
+        t.expect("dx", F.relu_backward(dy, cache), kind="gradient", hints={"N": N})
+
+* **record** mode (the release generator, with the reference library imported as ``tinyresnet``):
+  ``t.input`` draws the input from the case's seeded generator and stores it, ``t.expect`` stores
+  the reference's value and evaluates the ``alternatives`` (known wrong answers, for diagnosis);
+  everything goes into a ``.npz``.
+* **check** mode (the checker and the grader, with the *student's* package imported as
+  ``tinyresnet``): ``t.input`` loads the stored input, ``t.expect`` compares with the stored value
+  and raises ``CaseFailure`` carrying a diagnosis (see ``diagnosis.compare``).
+
+Inputs are stored, not regenerated, so a check never depends on the student's numpy drawing the
+same random numbers.  A case is described to students by its parameters only (``describe``),
+never by its code.
+"""
+import json
+import re
+import traceback
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .diagnosis import Finding, compare
+
+__all__ = [
+    "Suite", "PartTest", "Context", "CaseFailure", "CaseTimeout", "CaseResult", "describe", "case_seed",
+    "run_case", "student_error",
+]
+
+
+class CaseTimeout(BaseException):
+    """Raised by the grader's alarm when a case runs past its time limit.
+
+    A BaseException, so that a student's ``except Exception`` cannot swallow it."""
+
+
+class CaseFailure(AssertionError):
+    """A student's result is wrong; ``finding`` says how (a diagnosis.Finding or text)."""
+
+    def __init__(self, finding):
+        super().__init__(str(finding))
+        self.finding = finding
+
+
+@dataclass
+class PartTest:
+    """One test function of one part, with the list of parameter sets it runs on."""
+
+    part: str
+    name: str
+    fn: object
+    cases: list
+    record: bool = True
+
+
+class Suite:
+    """The tests of one file; ``@suite.test(part, cases=[...])`` registers a function."""
+
+    def __init__(self):
+        self.tests = []
+
+    def test(self, part, cases=None, record=True):
+        """Register ``fn(t, **params)`` for each params dict in ``cases`` (default one, empty).
+
+        ``record=False`` marks a test that needs no reference data (training to an accuracy).
+        """
+        def register(fn):
+            names = [t.name for t in self.tests]
+            if fn.__name__ in names:
+                raise ValueError(f"Suite: two tests named {fn.__name__!r}")
+            self.tests.append(PartTest(part, fn.__name__, fn, list(cases or [{}]), record))
+            return fn
+        return register
+
+    def for_part(self, part):
+        return [t for t in self.tests if t.part == part]
+
+
+_PHRASES = {
+    "N": "batch {}",
+    "C": "{} channel(s)",
+    "filters": "{} filter(s)",
+    "D": "{} feature(s)",
+    "K": "{} classes",
+    "k": "kernel {0}x{0}",
+    "kernel_size": "kernel {0}x{0}",
+    "stride": "stride {}",
+    "padding": "padding {}",
+    "planes": "{} planes",
+    "inplanes": "{} input planes",
+    "depth": "depth {}",
+    "dtype": "{}",
+}
+
+
+def describe(params):
+    """A case as students see it: 'batch 2, 3 channels, input 7x5 (non-square), stride 2, ...'."""
+    words = []
+    if "H" in params and "W" in params:
+        H, W = params["H"], params["W"]
+        words.append(f"input {H}x{W}" + (" (non-square)" if H != W else ""))
+    for key, value in params.items():
+        if key in ("H", "W", "about"):
+            continue
+        if key in _PHRASES:
+            phrase = _PHRASES[key].format(value)
+            words.append(phrase.replace("(s)", "" if value == 1 else "s"))
+        elif isinstance(value, bool):
+            words.append(key.replace("_", " ") if value else f"no {key.replace('_', ' ')}")
+        else:
+            words.append(f"{key.replace('_', ' ')} {value}")
+    if params.get("about"):
+        words.append(params["about"])
+    return ", ".join(words) if words else "basic case"
+
+
+def case_seed(seed, test_name, index):
+    """The seed of one case: stable across runs and machines (no salted hash())."""
+    return zlib.crc32(f"{seed}:{test_name}:{index}".encode()) & 0x7FFFFFFF
+
+
+class Context:
+    """What a test function receives as ``t``.
+
+    Attributes: ``mode`` ("record" or "check"), ``rng`` (the case's generator, for ``t.input``
+    makers), ``params`` (the part's configured params), ``tol(kind)``.
+    """
+
+    def __init__(self, mode, store, prefix, seed, tolerances, params):
+        self.mode = mode
+        self.store = store
+        self.prefix = prefix
+        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        self.params = dict(params)
+        self._tolerances = tolerances
+
+    @property
+    def recording(self):
+        return self.mode == "record"
+
+    def tol(self, kind):
+        return float(self._tolerances.get(kind, self._tolerances.get("default", 1e-7)))
+
+    def _key(self, *parts):
+        return "::".join((self.prefix,) + parts)
+
+    def input(self, name, make):
+        """An input array: ``make(rng)`` (or a given array) when recording, the stored copy when
+        checking.  Always returns a fresh copy, so an op that writes into it changes nothing."""
+        key = self._key("in", name)
+        if self.recording:
+            value = np.array(make(self.rng) if callable(make) else make)
+            self.store[key] = value
+            return value.copy()
+        if key not in self.store:
+            raise KeyError(f"reference data has no input {name!r} for {self.prefix}: rebuild it")
+        return self.store[key].copy()
+
+    def expect(self, name, value, kind="output", tol=None, hints=None, alternatives=None,
+               masks=None, nonfinite=None, check_dtype=False):
+        """The student's ``value`` must equal the reference's (relative error <= tolerance).
+
+        alternatives : {signature id: callable returning the wrong answer}, evaluated with the
+            reference when recording and stored; used for the diagnosis when checking.
+        masks, hints, nonfinite, check_dtype : see ``diagnosis.compare``.
+        """
+        key = self._key("out", name)
+        if self.recording:
+            self.store[key] = np.array(value)
+            for sig, make in (alternatives or {}).items():
+                self.store[self._key("alt", name, sig)] = np.array(make())
+            return
+        alts = {sig: self.store[self._key("alt", name, sig)] for sig in (alternatives or {})
+                if self._key("alt", name, sig) in self.store}
+        finding = compare(name, value, self.store[key], tol if tol is not None else self.tol(kind),
+                          hints=hints, alternatives=alts, masks=masks, nonfinite=nonfinite,
+                          check_dtype=check_dtype)
+        if finding is not None:
+            raise CaseFailure(finding)
+
+    def expect_same(self, name, value, explain=""):
+        """Exact equality of JSON-able data (names, shapes, counts): recorded, then compared."""
+        key = self._key("json", name)
+        text = json.dumps(value, sort_keys=True, default=list)
+        if self.recording:
+            self.store[key] = np.array(text)
+            return
+        expected = json.loads(str(self.store[key]))
+        got = json.loads(text)
+        if got != expected:
+            raise CaseFailure(Finding(name, f"{name} is wrong: {_first_difference(got, expected)}",
+                                      "mismatch", explain))
+
+    def check(self, condition, message, signature=None):
+        """A plain assertion with a student-facing message."""
+        if not self.recording and not condition:
+            raise CaseFailure(Finding("check", message, signature))
+
+
+def _first_difference(got, expected):
+    if isinstance(got, dict) and isinstance(expected, dict):
+        missing = [k for k in expected if k not in got]
+        extra = [k for k in got if k not in expected]
+        if missing:
+            return f"missing {missing[0]!r} (expected {expected[missing[0]]!r}); {len(missing)} missing in all"
+        if extra:
+            return f"unexpected {extra[0]!r}; {len(extra)} unexpected in all"
+        for k in expected:
+            if got[k] != expected[k]:
+                return f"{k!r} is {got[k]!r}, expected {expected[k]!r}"
+    if isinstance(got, list) and isinstance(expected, list):
+        for i, (a, b) in enumerate(zip(got, expected)):
+            if a != b:
+                return f"item {i} is {a!r}, expected {b!r}"
+        return f"{len(got)} items, expected {len(expected)}"
+    return f"got {got!r}, expected {expected!r}"
+
+
+@dataclass
+class CaseResult:
+    """The outcome of one case: status is pass, fail, not_implemented, blocked, error or timeout."""
+
+    part: str
+    test: str
+    index: int
+    visibility: str
+    about: str
+    status: str
+    message: str = ""
+
+    def to_json(self):
+        return dict(self.__dict__)
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_STUB = re.compile(r"part '([^']+)'")
+
+
+def student_error(exc, editable):
+    """One line for an exception raised by student code: the type, the message (addresses
+    removed, at most 400 characters) and the deepest frame in a file the student edits.
+
+    Frames of test files are never shown."""
+    message = _ADDRESS.sub("", str(exc)).strip()
+    if len(message) > 400:
+        message = message[:400] + " ..."
+    where = ""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        rel = _relative_editable(frame.filename, editable)
+        if rel is not None:
+            where = f" (at {rel}:{frame.lineno}, in {frame.name})"
+            break
+    return f"{type(exc).__name__}: {message}{where}"
+
+
+def _relative_editable(filename, editable):
+    path = filename.replace("\\", "/")
+    for rel in editable:
+        if path.endswith("/" + rel) or path == rel:
+            return rel
+    return None
+
+
+def run_case(test, index, mode, store, seed, tolerances, params, visibility="public",
+             editable=(), on_start=None):
+    """Run one case of ``test``.  Record mode lets exceptions through (the reference must pass);
+    check mode returns a CaseResult for whatever happened."""
+    case = dict(test.cases[index])
+    about = describe(case)
+    case.pop("about", None)
+    prefix = f"{test.name}[{index}]"
+    s = case_seed(seed, test.name, index)
+    import tinyresnet  # the reference when recording, the student's package when checking
+
+    tinyresnet.manual_seed(s)
+    t = Context(mode, store, prefix, s, tolerances, params)
+    if mode == "record":
+        test.fn(t, **case)
+        return None
+    result = CaseResult(test.part, test.name, index, visibility, about, "pass")
+    try:
+        if on_start is not None:
+            on_start()
+        test.fn(t, **case)
+    except CaseFailure as e:
+        result.status, result.message = "fail", str(e.finding)
+    except NotImplementedError as e:
+        stub = _STUB.search(str(e))
+        if stub and stub.group(1) != test.part:
+            result.status = "blocked"
+            result.message = (f"this part calls part '{stub.group(1)}', which is not implemented "
+                              f"yet: {student_error(e, editable)}")
+        else:
+            result.status, result.message = "not_implemented", student_error(e, editable)
+    except CaseTimeout as e:
+        result.status, result.message = "timeout", str(e)
+    except SystemExit as e:
+        result.status, result.message = "error", f"your code called exit ({e.code!r})"
+    except MemoryError:
+        result.status, result.message = "error", "MemoryError: your code ran out of memory"
+    except RecursionError as e:
+        result.status, result.message = "error", student_error(e, editable)
+    except Exception as e:  # a student's bug of any kind: report it, never crash the grading
+        result.status, result.message = "error", student_error(e, editable)
+    return result

@@ -1,0 +1,148 @@
+"""Words for a SubmissionResult: the checker's table, a student's feedback file, the grade CSV and
+Gradescope's ``results.json``.
+
+Everything a student reads is built from case descriptions (parameters), diagnoses and the
+student's own code locations; ``redact`` then removes any line of a hidden test's source that
+still found its way in (a student's exception message could quote one), so hidden tests never
+leak.  Nothing here depends on time or on temporary paths: the same result gives the same text.
+"""
+import csv
+import io
+import json
+
+__all__ = ["part_lines", "feedback_text", "check_text", "csv_text", "gradescope_json", "redact",
+           "source_lines"]
+
+_STATUS = {
+    "pass": "passed",
+    "fail": "FAILED",
+    "not_implemented": "not implemented",
+    "blocked": "blocked",
+    "error": "ERROR",
+    "timeout": "TIME LIMIT",
+    "not_run": "not run",
+}
+
+
+def _indent(text, prefix):
+    return "\n".join(prefix + line for line in str(text).splitlines())
+
+
+def part_lines(part, show_passed=False):
+    """The lines describing one part: its score, then each case that did not pass."""
+    if part.manual:
+        return [f"[{part.id}] {part.title}: {part.points:g} points, graded by hand "
+                f"(notebook section {part.section})"]
+    head = (f"[{part.id}] {part.title}: {part.score:g} / {part.points:g}"
+            + (f"  (notebook section {part.section})" if part.section else ""))
+    lines = [head]
+    lines += [_indent(note, "    note: ") for note in part.notes]
+    if part.passed == len(part.cases):
+        lines.append(f"    all {len(part.cases)} cases passed")
+        return lines
+    lines.append(f"    {part.passed} of {len(part.cases)} cases passed")
+    failing = [c for c in part.cases if c["status"] != "pass"]
+    reasons = {(c["status"], c.get("message", "")) for c in failing}
+    if len(reasons) == 1 and failing[0]["status"] in ("not_implemented", "blocked", "not_run"):
+        # one reason for every case (a stub, a missing file): say it once
+        status, message = reasons.pop()
+        lines.append(f"    {_STATUS[status]} in all {len(failing)} failing cases:")
+        lines.append(_indent(message, "        "))
+        return lines
+    for case in part.cases:
+        if case["status"] == "pass" and not show_passed:
+            continue
+        label = "hidden case" if case["visibility"] == "hidden" else "case"
+        lines.append(f"    - {label} ({case['about']}): {_STATUS.get(case['status'], case['status'])}")
+        if case.get("message"):
+            lines.append(_indent(case["message"], "        "))
+    return lines
+
+
+def feedback_text(result, assignment, secret=()):
+    """The feedback file of one submission (hidden source lines in ``secret`` redacted)."""
+    manual = sum(p.points for p in result.parts if p.manual)
+    lines = [
+        f"{assignment.id}: {assignment.title}",
+        f"submission: {result.name}",
+        f"score: {result.score:g} / {result.max_score:g}"
+        + (f"  (plus {manual:g} points of written answers, graded by hand)" if manual else ""),
+        "",
+    ]
+    for note in result.notes:
+        lines.append(_indent(note, "note: "))
+    if result.notes:
+        lines.append("")
+    for part in result.parts:
+        lines += part_lines(part)
+    return redact("\n".join(lines) + "\n", secret)
+
+
+def check_text(result, assignment):
+    """What ``check`` prints: a table, then the details of each part that lost points."""
+    lines = [f"{assignment.id}: {assignment.title} (public tests)", ""]
+    for note in result.notes:
+        lines.append(_indent(note, "note: "))
+    width = max((len(p.id) for p in result.parts), default=4)
+    for p in result.parts:
+        if p.manual:
+            lines.append(f"  {p.id:<{width}}   written, graded by hand ({p.points:g} points)")
+        else:
+            lines.append(f"  {p.id:<{width}}  {p.score:6.2f} / {p.points:<5g} {p.status}")
+    lines.append(f"  {'total':<{width}}  {result.score:6.2f} / {result.max_score:g}")
+    lines.append("")
+    for p in result.parts:
+        if not p.manual and p.status != "ok":
+            lines += part_lines(p)
+            lines.append("")
+    lines.append("Hidden tests with other parameters are added at grading; passing these is "
+                 "necessary, not sufficient.")
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(results, assignment, secret=()):
+    """One row per submission: points per graded part, total, maximum, notes."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    graded = assignment.graded_parts
+    writer.writerow(["submission"] + [p.id for p in graded] + ["total", "max", "notes"])
+    for r in results:
+        scores = [f"{r.part(p.id).score:g}" for p in graded]
+        notes = redact(" | ".join(r.notes + [n for p in r.parts for n in p.notes]), secret)
+        writer.writerow([r.name] + scores + [f"{r.score:g}", f"{r.max_score:g}", notes])
+    return buffer.getvalue()
+
+
+def gradescope_json(result, assignment, secret=()):
+    """Gradescope's autograder ``results.json`` for one submission."""
+    tests = []
+    for p in result.parts:
+        if p.manual:
+            continue
+        tests.append({
+            "name": f"{p.id}: {p.title}",
+            "score": p.score,
+            "max_score": p.points,
+            "output": redact("\n".join(part_lines(p)), secret),
+            "visibility": "visible",
+        })
+    return json.dumps({"score": result.score, "output": feedback_text(result, assignment, secret),
+                       "tests": tests}, indent=2)
+
+
+def source_lines(text, min_length=16):
+    """The distinctive lines of a source file, stripped (short and comment-only lines dropped)."""
+    out = set()
+    for line in text.splitlines():
+        s = line.strip()
+        if len(s) >= min_length and not s.startswith("#"):
+            out.add(s)
+    return out
+
+
+def redact(text, secret_lines):
+    """Replace every occurrence of a secret line (a hidden test's source) by '[hidden]'."""
+    for line in sorted(secret_lines, key=len, reverse=True):
+        if line in text:
+            text = text.replace(line, "[hidden]")
+    return text
