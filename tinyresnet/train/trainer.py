@@ -197,7 +197,8 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
     best_path = os.path.join(out_dir, "best.npz")
     loss_fn = loss_fn or CrossEntropyLoss()
     model.to(device)
-    meters = {"loss": AverageMeter("loss"), "acc1": AverageMeter("acc1")}
+    # lr: its .val is the learning rate of the latest batch, what the history records.
+    meters = {"loss": AverageMeter("loss"), "acc1": AverageMeter("acc1"), "lr": AverageMeter("lr")}
     result = FitResult(last_checkpoint=last_path)
     start_epoch, start_step = 0, 0
     if resume:
@@ -239,7 +240,7 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
                     _train_epoch(model, train_loader, optimizer, scheduler, loss_fn, meters,
                                  epoch, epochs, first, n_batches, position, device, progress,
                                  scheduler_interval, on_batch, stop)
-                record = {"epoch": epoch, "lr": _current_lr(optimizer),
+                record = {"epoch": epoch, "lr": meters["lr"].val,
                           "train_loss": meters["loss"].avg, "train_acc1": meters["acc1"].avg}
                 if val_loader is not None:
                     val = evaluate(model, val_loader, loss_fn, device, progress=False, stop=stop)
@@ -290,6 +291,7 @@ def _train_epoch(model, loader, optimizer, scheduler, loss_fn, meters, epoch, ep
                 )
             model.zero_grad()
             model.backward(loss_fn.backward())
+            meters["lr"].update(_current_lr(optimizer))
             optimizer.step()
             if scheduler is not None and scheduler_interval == "step":
                 scheduler.step()
