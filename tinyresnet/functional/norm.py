@@ -68,6 +68,7 @@ def batchnorm2d_forward(
                 f"batchnorm2d: expected input of shape (N, {v.size}, H, W) to match {name} of "
                 f"shape {tuple(v.shape)}, got {tuple(x.shape)}"
             )
+    # BEGIN SOLUTION batchnorm_forward
     M = x.size // C
     if training or running_mean is None:
         if M < 2 and training:
@@ -93,6 +94,7 @@ def batchnorm2d_forward(
         y += _per_channel(beta)
     batch_stats = training or running_mean is None
     return y, (x_hat, inv_std, gamma, beta is not None, batch_stats)
+    # END SOLUTION
 
 
 def batchnorm2d_backward(dy, cache):
@@ -103,6 +105,7 @@ def batchnorm2d_backward(dy, cache):
     dx : array (N, C, H, W)
     dgamma, dbeta : array (C,), or None without the affine transform
     """
+    # BEGIN SOLUTION batchnorm_backward
     x_hat, inv_std, gamma, has_beta, batch_stats = cache
     xp = get_array_module(dy)
     M = dy.size // dy.shape[1]
@@ -114,3 +117,4 @@ def batchnorm2d_backward(dy, cache):
     else:
         dx = dy * _per_channel(scale)
     return dx, (dgamma if gamma is not None else None), (dbeta if has_beta else None)
+    # END SOLUTION
