@@ -73,20 +73,28 @@ class ResidualBlock(nn.Module):
 
     def shortcut_forward(self, x):
         """s(x): the identity, or ``downsample(x)`` (projection, or option A's subsample-and-pad)."""
+        # BEGIN SOLUTION shortcut_forward
         return x if self.downsample is None else self.downsample(x)
+        # END SOLUTION
 
     def shortcut_backward(self, d_shortcut):
         """ds/dx^T d_shortcut: for the identity the gradient itself, the "+1" of the skip."""
+        # BEGIN SOLUTION shortcut_backward
         return d_shortcut if self.downsample is None else self.downsample.backward(d_shortcut)
+        # END SOLUTION
 
     def forward(self, x):
+        # BEGIN SOLUTION block_forward
         out = self.branch_forward(x)
         if self.skip:
             out, _ = F.add_forward(out, self.shortcut_forward(x))
         return self.relu(out)
+        # END SOLUTION
 
     def backward(self, dy):
+        # BEGIN SOLUTION block_relu_backward
         return self._sum_backward(self.relu.backward(dy))
+        # END SOLUTION
 
     def _sum_backward(self, d_sum):
         """Backward of ``branch(x) + shortcut(x)`` (or of ``branch(x)`` alone when plain)."""
@@ -94,6 +102,7 @@ class ResidualBlock(nn.Module):
             dx = self.branch_backward(d_sum)
             self._keep_split(dx, None)
             return dx
+        # BEGIN SOLUTION block_backward
         # The sum's gradient goes to both operands unchanged: d(a + b)/da = d(a + b)/db = 1.
         d_branch, d_shortcut = F.add_backward(d_sum, None)
         grad_branch = self.branch_backward(d_branch)
@@ -101,6 +110,7 @@ class ResidualBlock(nn.Module):
         self._keep_split(grad_branch, grad_shortcut)
         # x fed both paths, so its gradient is the sum of what came back along each of them.
         return grad_branch + grad_shortcut
+        # END SOLUTION
 
     def _keep_split(self, grad_branch, grad_shortcut):
         """Keep the two parts of dx; a plain block (grad_shortcut None) gets an explicit zero."""

@@ -54,6 +54,7 @@ class _PreActBlock(ResidualBlock):
         return out
 
     def backward(self, dy):
+        # BEGIN SOLUTION preact_block_backward
         if not self.skip:
             dx = self._preact_backward(self.branch_backward(dy))
             self._keep_split(dx, None)
@@ -72,6 +73,7 @@ class _PreActBlock(ResidualBlock):
             grad_branch, grad_shortcut = self._preact_backward_split(da_branch, da_shortcut)
         self._keep_split(grad_branch, grad_shortcut)
         return grad_branch + grad_shortcut
+        # END SOLUTION
 
     def _preact_backward(self, da):
         return self.bn1.backward(self.relu1.backward(da))
@@ -136,8 +138,10 @@ class PreActBasicBlock(_PreActBlock):
         return self.conv2(self.relu2(self.bn2(out)))
 
     def branch_backward(self, d_branch):
+        # BEGIN SOLUTION preact_basic_branch_backward
         d = self.bn2.backward(self.relu2.backward(self.conv2.backward(d_branch)))
         return self.conv1.backward(d)
+        # END SOLUTION
 
 
 class PreActBottleneck(_PreActBlock):
@@ -182,9 +186,11 @@ class PreActBottleneck(_PreActBlock):
         return self.conv3(self.relu3(self.bn3(out)))
 
     def branch_backward(self, d_branch):
+        # BEGIN SOLUTION preact_bottleneck_branch_backward
         d = self.bn3.backward(self.relu3.backward(self.conv3.backward(d_branch)))
         d = self.bn2.backward(self.relu2.backward(self.conv2.backward(d)))
         return self.conv1.backward(d)
+        # END SOLUTION
 
 
 def preact_resnet18(**kwargs):

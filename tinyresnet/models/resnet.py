@@ -78,18 +78,22 @@ class BasicBlock(ResidualBlock):
         return self.bn2
 
     def branch_forward(self, x):
+        # BEGIN SOLUTION basic_branch_forward
         out = self.conv1(x)
         out = self.bn1(out)
         out = self.relu1(out)
         out = self.conv2(out)
         return self.bn2(out)
+        # END SOLUTION
 
     def branch_backward(self, d_branch):
+        # BEGIN SOLUTION basic_branch_backward
         d = self.bn2.backward(d_branch)
         d = self.conv2.backward(d)
         d = self.relu1.backward(d)
         d = self.bn1.backward(d)
         return self.conv1.backward(d)
+        # END SOLUTION
 
 
 class Bottleneck(ResidualBlock):
@@ -136,9 +140,11 @@ class Bottleneck(ResidualBlock):
         return self.bn3(self.conv3(out))
 
     def branch_backward(self, d_branch):
+        # BEGIN SOLUTION bottleneck_branch_backward
         d = self.conv3.backward(self.bn3.backward(d_branch))
         d = self.conv2.backward(self.bn2.backward(self.relu2.backward(d)))
         return self.conv1.backward(self.bn1.backward(self.relu1.backward(d)))
+        # END SOLUTION
 
 
 class ResNet(FeatureNetwork):

@@ -44,6 +44,7 @@ class ShortcutA(nn.Module):
             raise ValueError(
                 f"ShortcutA: expected input with {self.in_channels} channels, got shape {tuple(x.shape)}"
             )
+        # BEGIN SOLUTION shortcut_a_forward
         xp = get_array_module(x)
         s, c0 = self.stride, self.pad_before
         sub = x[:, :, ::s, ::s]
@@ -51,8 +52,10 @@ class ShortcutA(nn.Module):
         y[:, c0 : c0 + self.in_channels] = sub
         self._save(x.shape)
         return y
+        # END SOLUTION
 
     def backward(self, dy):
+        # BEGIN SOLUTION shortcut_a_backward
         x_shape = self._pop_cache()
         xp = get_array_module(dy)
         s, c0 = self.stride, self.pad_before
@@ -60,6 +63,7 @@ class ShortcutA(nn.Module):
         # Only the kept pixels and the real channels took part in the forward.
         dx[:, :, ::s, ::s] = dy[:, c0 : c0 + self.in_channels]
         return dx
+        # END SOLUTION
 
     def extra_repr(self):
         return f"{self.in_channels}, {self.out_channels}, stride={self.stride}"
@@ -67,5 +71,7 @@ class ShortcutA(nn.Module):
 
 def projection(in_planes, out_planes, stride=1, norm_layer=None):
     """Option B shortcut / torchvision's ``downsample``: ``Sequential(conv1x1(stride), BN)``."""
+    # BEGIN SOLUTION projection
     norm_layer = norm_layer or nn.BatchNorm2d
     return nn.Sequential(conv1x1(in_planes, out_planes, stride), norm_layer(out_planes))
+    # END SOLUTION
