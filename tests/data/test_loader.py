@@ -207,3 +207,17 @@ def test_not_a_dataset_and_empty_dataset():
 def test_device_cpu_gives_numpy():
     x, y = next(iter(DataLoader(_dataset(4), batch_size=2, device="cpu")))
     assert isinstance(x, np.ndarray) and isinstance(y, np.ndarray)
+
+
+@pytest.mark.gpu
+def test_device_cuda_gives_cupy_batches():
+    from tinyresnet.backend import cupy_available, to_numpy
+
+    if not cupy_available():
+        pytest.skip("needs CuPy and an NVIDIA GPU")
+    data = _dataset(6)
+    for prefetch in (False, True):
+        batches = list(DataLoader(data, batch_size=4, device="cuda", prefetch=prefetch))
+        assert all(type(x).__module__.startswith("cupy") for x, _ in batches)
+        np.testing.assert_array_equal(to_numpy(batches[1][0]), data.images[4:])
+        np.testing.assert_array_equal(to_numpy(batches[1][1]), data.labels[4:])

@@ -213,3 +213,26 @@ def test_load_state_dict_refuses_a_mismatch(rng):
         optim.Adam(other).load_state_dict(adam.state_dict())
     with pytest.raises(ValueError, match="unexpected key 'momentum'"):
         optim.Adam(params).load_state_dict({"momentum": 0.9})
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name, kwargs", CONFIGS[::3], ids=[n for n, _ in CONFIGS[::3]])
+def test_cupy_parameters_update_in_place_like_numpy(name, kwargs, rng):
+    from tinyresnet.backend import cupy_available, to_device, to_numpy
+
+    if not cupy_available():
+        pytest.skip("needs CuPy and an NVIDIA GPU")
+    cpu = _params(rng, np.float32)
+    gpu = [Parameter(to_device(p.data, "cuda")) for p in cpu]
+    arrays = [p.data for p in gpu]
+    grads = _grads(rng, 5, np.float32)
+    _run(getattr(optim, name)(cpu, **kwargs), cpu, grads)
+    opt = getattr(optim, name)(gpu, **kwargs)
+    _run(opt, gpu, [[to_device(g, "cuda") for g in step] for step in grads])
+    for p, a, c in zip(gpu, arrays, cpu):
+        assert p.data is a and p.data.dtype == np.float32
+        np.testing.assert_allclose(to_numpy(p.data), c.data, rtol=1e-5, atol=1e-6)
+    fresh = getattr(optim, name)(gpu, **kwargs)
+    fresh.load_state_dict(opt.state_dict())  # CPU arrays in the dict, back onto the GPU
+    assert all(type(v).__module__.startswith("cupy")
+               for s in fresh.state.values() for v in s.values() if hasattr(v, "shape"))

@@ -163,7 +163,7 @@ class DataLoader:
 
 # ---- collation --------------------------------------------------------------------------------
 def _check_images(images, what):
-    if not (isinstance(images, np.ndarray) and np.issubdtype(images.dtype, np.floating)):
+    if not (isinstance(images, np.ndarray) and images.dtype.kind == "f"):
         kind = (f"{images.dtype} arrays" if isinstance(images, np.ndarray)
                 else f"{type(images).__name__} objects")
         raise TypeError(

@@ -66,7 +66,7 @@ def _kind(img, where):
     if isinstance(img, np.ndarray):
         if img.dtype == np.uint8 and img.ndim in (2, 3):
             return "hwc"
-        if np.issubdtype(img.dtype, np.floating) and img.ndim == 3:
+        if img.dtype.kind == "f" and img.ndim == 3:
             return "chw"
         raise TypeError(
             f"{where}: expected a uint8 (H, W[, C]) image or a float (C, H, W) array, got a "
@@ -96,9 +96,14 @@ def _pad(img, left, top, right, bottom, fill):
     """Pad with the constant ``fill`` on each side."""
     if isinstance(img, Image.Image):
         return ImageOps.expand(img, border=(left, top, right, bottom), fill=fill)
-    widths = [(top, bottom), (left, right)]
-    widths = widths + [(0, 0)] * (img.ndim - 2) if img.dtype == np.uint8 else [(0, 0)] + widths
-    return np.pad(img, widths, mode="constant", constant_values=fill)
+    # Allocate and copy: several times faster than np.pad on the small images augmented per sample.
+    hwc = img.dtype == np.uint8
+    height, width = img.shape[:2] if hwc else img.shape[1:]
+    size = (height + top + bottom, width + left + right)
+    out = np.full(size + img.shape[2:] if hwc else img.shape[:1] + size, fill, dtype=img.dtype)
+    window = (slice(top, top + height), slice(left, left + width))
+    out[window if hwc else (slice(None),) + window] = img
+    return out
 
 
 def _resize(img, height, width):
@@ -356,8 +361,8 @@ class Normalize:
             raise ValueError(
                 f"Normalize: mean/std have {self.mean.size} channels, the image has {x.shape[0]}"
             )
-        mean = self.mean.astype(x.dtype)[:, None, None]
-        std = self.std.astype(x.dtype)[:, None, None]
+        mean = self.mean.astype(x.dtype, copy=False)[:, None, None]
+        std = self.std.astype(x.dtype, copy=False)[:, None, None]
         return (x - mean) / std
 
     def __repr__(self):
