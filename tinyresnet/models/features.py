@@ -43,11 +43,13 @@ class FeatureNetwork(nn.Module):
         x : array (N, C, H, W) -> OrderedDict name -> feature map (N, C_k, H_k, W_k), input to
         output (for the ImageNet ResNet: "stem", "layer1", ..., "layer4").
         """
+        # BEGIN SOLUTION forward_features
         features = OrderedDict()
         for name, modules in self.feature_stages():
             for m in modules:
                 x = m(x)
             features[name] = x
+        # END SOLUTION
         self._feature_shapes = {name: tuple(f.shape) for name, f in features.items()}
         return features
 
@@ -67,6 +69,7 @@ class FeatureNetwork(nn.Module):
         if not any(grads.get(k) is not None for k in names):
             raise ValueError(f"{self._describe()}.backward_features: no gradient given")
         shapes = getattr(self, "_feature_shapes", {})
+        # BEGIN SOLUTION backward_features
         d = None
         for name, modules in reversed(self.feature_stages()):
             g = grads.get(name)
@@ -83,22 +86,31 @@ class FeatureNetwork(nn.Module):
             for m in reversed(modules):
                 d = m.backward(d)
         return d
+        # END SOLUTION
 
     def forward_head(self, x):
+        # BEGIN SOLUTION forward_head
         for m in self.head():
             x = m(x)
         return x
+        # END SOLUTION
 
     def backward_head(self, dy):
+        # BEGIN SOLUTION backward_head
         for m in reversed(self.head()):
             dy = m.backward(dy)
         return dy
+        # END SOLUTION
 
     def forward(self, x):
         """x (N, C, H, W) -> logits (N, num_classes)."""
+        # BEGIN SOLUTION network_forward
         features = self.forward_features(x)
         return self.forward_head(features[next(reversed(features))])
+        # END SOLUTION
 
     def backward(self, dy):
         """dy = dL/dlogits (N, num_classes) -> dL/dx; accumulates every parameter's ``.grad``."""
+        # BEGIN SOLUTION network_backward
         return self.backward_features({self.feature_names[-1]: self.backward_head(dy)})
+        # END SOLUTION

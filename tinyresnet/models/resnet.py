@@ -236,6 +236,7 @@ class ResNet(FeatureNetwork):
     def _make_layer(self, block, planes, blocks, stride=1, dilate=False):
         """One stage: ``blocks`` blocks of ``planes``; the first one strides (or dilates) and,
         when the stride or width changes, builds its projection shortcut ``downsample``."""
+        # BEGIN SOLUTION resnet_make_layer
         previous_dilation = self.dilation
         if dilate:
             self.dilation *= stride
@@ -248,6 +249,7 @@ class ResNet(FeatureNetwork):
                                 base_width=self.base_width, dilation=self.dilation,
                                 norm_layer=self._norm_layer, **self._block_kwargs))
         return nn.Sequential(*layers)
+        # END SOLUTION
 
     def feature_stages(self):
         """stem (stride 2, before the max-pool), layer1 (4), layer2 (8), layer3 (16), layer4 (32)."""
