@@ -208,7 +208,8 @@ def load_image_for(path, spec):
     if spec["dataset"] == "digits":
         try:
             with Image.open(path) as image:
-                gray = image.convert("L")
+                # Mode "F" (float) so the box average is not rounded back to 8 bits.
+                gray = image.convert("L").convert("F")
         except OSError as e:
             raise ValueError(f"cannot read image '{path}': {e}") from None
         x = np.asarray(gray.resize((8, 8), Image.Resampling.BOX), dtype=np.float32) / 255

@@ -1,0 +1,209 @@
+"""The tinyresnet command: --help everywhere, train/eval/predict end to end, summary, gradcheck,
+and one clear line on stderr (exit status 2) for each error a user can make."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tinyresnet import models, nn
+from tinyresnet.cli import main
+from tinyresnet.train import read_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBCOMMANDS = ["train", "eval", "predict", "summary", "gradcheck"]
+
+
+def make_image_folder(root, classes=("cat", "dog"), per_class=4, size=(12, 10)):
+    """Class folders of small RGB PNGs, each class with its own dominant colour."""
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 100, (*size, 3), dtype=np.uint8)
+            pixels[..., c % 3] += 150
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+# ---- help -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("command", [None] + SUBCOMMANDS)
+def test_help(capsys, command):
+    argv = ["--help"] if command is None else [command, "--help"]
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: tinyresnet")
+    expected = {None: "COMMAND", "train": "ship with tinyresnet", "eval": "top-1 and top-5",
+                "predict": "top classes", "summary": "multiply-adds",
+                "gradcheck": "finite differences"}[command]
+    assert expected in out
+    assert "example" in out or command is None
+
+
+# ---- train, eval, predict ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained_digits(tmp_path_factory):
+    """A smoke run on the digits (two batches of 8 per epoch, two epochs)."""
+    out = tmp_path_factory.mktemp("digits")
+    code = main(["train", "--smoke", "--epochs", "1", "--batch-size", "8", "--out", str(out),
+                 "--no-progress"])
+    assert code == 0
+    return out
+
+
+def test_train_writes_checkpoints_history_and_curves(trained_digits):
+    files = {p.name for p in trained_digits.iterdir()}
+    assert {"last.npz", "best.npz", "history.jsonl", "history.csv", "curves.png"} <= files
+    ckpt = read_checkpoint(trained_digits / "last.npz")
+    assert ckpt.model_name == "cifar_resnet20"
+    assert ckpt.model_kwargs == {"num_classes": 10, "in_channels": 1}
+    assert ckpt.extra["data"]["dataset"] == "digits" and ckpt.epoch == 1
+
+
+def test_train_resume_continues_the_run(trained_digits, capsys):
+    code, out, err = run_cli(capsys, "train", "--smoke", "--epochs", "2", "--batch-size", "8",
+                             "--out", trained_digits, "--no-progress", "--resume")
+    assert code == 0, err
+    assert "resuming from" in err and "after 2 epochs" in out
+    assert read_checkpoint(trained_digits / "last.npz").epoch == 2
+
+
+def test_eval_reports_accuracy(trained_digits, capsys):
+    code, out, err = run_cli(capsys, "eval", trained_digits / "last.npz", "--no-progress")
+    assert code == 0, err
+    assert out.startswith("digits test (450 images): top-1 ")
+    assert "cifar_resnet(" not in out and "cifar_resnet20(num_classes=10, in_channels=1)" in out
+
+
+def test_predict_prints_top5_with_class_names(trained_digits, tmp_path, capsys):
+    paths = []
+    for name, value in (("light.png", 255), ("dark.png", 0)):
+        pixels = np.full((32, 32), value, dtype=np.uint8)
+        pixels[4:28, 14:18] = 255 - value  # a "1", dark on light and light on dark
+        Image.fromarray(pixels).save(tmp_path / name)
+        paths.append(tmp_path / name)
+    code, out, err = run_cli(capsys, "predict", "--checkpoint", trained_digits / "best.npz", *paths)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == str(paths[0]) and lines[6] == str(paths[1])
+    ranks = [line.split() for line in lines[1:6]]
+    assert [r[0] for r in ranks] == ["1.", "2.", "3.", "4.", "5."]
+    assert {r[1] for r in ranks} <= {str(d) for d in range(10)}
+    percents = [float(r[2].rstrip("%")) for r in ranks]
+    assert percents == sorted(percents, reverse=True) and 0 < sum(percents) <= 100.01
+    # Light-on-dark and dark-on-light versions of the same digit are read the same way.
+    assert lines[1:6] == lines[7:12]
+
+
+def test_train_on_an_image_folder_then_eval_another_with_more_classes(tmp_path, capsys):
+    folder = make_image_folder(tmp_path / "photos")
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "--dataset", "imagefolder", "--data", folder,
+                           "--image-size", "8", "--epochs", "1", "--batch-size", "4",
+                           "--out", out, "--no-progress")
+    assert code == 0, err
+    assert read_checkpoint(out / "last.npz").extra["data"]["classes"] == ["cat", "dog"]
+    three = make_image_folder(tmp_path / "three", classes=("a", "b", "c"))
+    code, _, err = run_cli(capsys, "eval", out / "last.npz", "--data", three)
+    assert_one_line_error(code, err, "labels out of range", "3 classes", "predicts 2")
+
+
+# ---- summary and gradcheck --------------------------------------------------------------------
+def test_summary_prints_the_models_table(capsys):
+    code, out, _ = run_cli(capsys, "summary", "cifar_resnet20", "--in-channels", "1",
+                           "--image-size", "8")
+    assert code == 0
+    expected = models.summary(models.cifar_resnet20(in_channels=1), (1, 8, 8))
+    assert out.strip() == str(expected)
+
+
+def test_gradcheck_passes_on_a_correct_model(capsys):
+    code, out, _ = run_cli(capsys, "gradcheck", "cifar_resnet20")
+    assert code == 0
+    assert "gradient check passed" in out and "float64" in out
+
+
+def test_gradcheck_fails_with_status_1_on_a_wrong_backward(capsys, monkeypatch):
+    monkeypatch.setattr(nn.ReLU, "backward", lambda self, dy: 0.5 * dy)
+    code, out, _ = run_cli(capsys, "gradcheck", "cifar_resnet20", "--image-size", "8")
+    assert code == 1
+    assert "gradient check FAILED" in out and "WRONG" in out
+
+
+# ---- errors: one line on stderr, exit status 2 ------------------------------------------------
+def test_missing_data_folder(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--dataset", "imagefolder", "--data",
+                           tmp_path / "nowhere")
+    assert_one_line_error(code, err, "tinyresnet train: error:", "nowhere", "does not exist")
+
+
+def test_cifar_files_missing(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--dataset", "cifar10", "--data", tmp_path)
+    assert_one_line_error(code, err, "no CIFAR-10 files found", "Download")
+
+
+def test_empty_class_folder(capsys, tmp_path):
+    folder = make_image_folder(tmp_path / "photos")
+    (folder / "empty").mkdir()
+    code, _, err = run_cli(capsys, "train", "--dataset", "imagefolder", "--data", folder)
+    assert_one_line_error(code, err, "empty", "holds no image files")
+
+
+@pytest.mark.parametrize("argv", [["train", "--model", "resnet7"], ["summary", "resnet7"],
+                                  ["gradcheck", "resnet7"]])
+def test_unknown_model(capsys, argv):
+    code, _, err = run_cli(capsys, *argv)
+    assert_one_line_error(code, err, "unknown model 'resnet7'", "cifar_resnet20")
+
+
+def test_bad_checkpoint(capsys, tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a checkpoint at all")
+    code, _, err = run_cli(capsys, "eval", bad)
+    assert_one_line_error(code, err, "tinyresnet eval: error:", "not a readable checkpoint")
+    code, _, err = run_cli(capsys, "predict", "--checkpoint", tmp_path / "missing.npz", bad)
+    assert_one_line_error(code, err, "missing.npz' does not exist")
+
+
+def test_batch_size_larger_than_dataset(capsys):
+    code, _, err = run_cli(capsys, "train", "--batch-size", "5000")
+    assert_one_line_error(code, err, "--batch-size 5000 is larger than the training set (1347")
+
+
+def test_resume_without_checkpoint(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--resume", "--out", tmp_path)
+    assert_one_line_error(code, err, "nothing to resume")
+
+
+def test_unreadable_image(capsys, tmp_path, trained_digits):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG truncated")
+    code, _, err = run_cli(capsys, "predict", "--checkpoint", trained_digits / "last.npz", broken)
+    assert_one_line_error(code, err, "cannot read image", "broken.png")
+
+
+def test_console_entry_point_runs_as_a_module():
+    result = subprocess.run([sys.executable, "-m", "tinyresnet", "summary", "resnet7"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "unknown model 'resnet7'" in result.stderr
+    assert result.stdout == ""
