@@ -32,16 +32,17 @@ def check(name="A1", folder=None, parts=None, stream=None, quiet=False):
             f"'python -m tinyresnet.assign build {name}' and work in its student folder")
     assignment = load_assignment(str(folder))
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    template = {rel: folder / ".assign" / "template" / rel for rel in manifest["files"]}
+    files = manifest["files"] + manifest.get("optional_files", [])
+    template = {rel: folder / ".assign" / "template" / rel for rel in files}
     function_parts = {(r["file"], r["function"]): r["part"] for r in manifest["regions"]}
     suites = [{"path": str(folder / "tests" / "public_tests.py"),
                "data": str(folder / "tests" / "reference_public.npz"), "visibility": "public"}]
-    modules = [f[:-3].replace("/", ".") for f in manifest["files"] if f.endswith(".py")]
+    modules = [f[:-3].replace("/", ".") for f in files if f.endswith(".py")]
     with tempfile.TemporaryDirectory(prefix=f"check-{assignment.id}-") as tmp:
         root = Path(tmp) / "root"
         notes = prepare_root(root, folder / "tinyresnet", {}, template, function_parts)
         result = run_submission(folder.name, assignment, manifest, root, suites,
-                                manifest["files"], modules, template, Path(tmp) / "run",
+                                files, modules, template, Path(tmp) / "run",
                                 visibilities=("public",), notes=notes, part_ids=parts)
     if not quiet:
         print(check_text(result, assignment), file=stream or sys.stdout, end="")

@@ -8,6 +8,7 @@
     seed = 231                  # every test input derives from it
     time_limit_s = 10           # per test case (a part may override it)
     files = ["tinyresnet/functional/conv.py", ...]   # what the student edits and submits
+    optional_files = [...]      # taken from a submission when present (A3: the student's layers)
     withhold = ["@A2", "conv_backward_naive"]       # regions stubbed but not graded (@A2: all of A2's)
     public_tests = "tests/public_tests.py"
     hidden_tests = "tests/hidden_tests.py"
@@ -41,7 +42,8 @@ __all__ = [
 
 CONFIG_NAMES = ("assignment.toml", "assignment.json")
 _TOP_KEYS = {
-    "id", "title", "notebook", "seed", "time_limit_s", "files", "withhold", "public_tests",
+    "id", "title", "notebook", "seed", "time_limit_s", "files", "optional_files", "withhold",
+    "public_tests",
     "hidden_tests", "tolerances", "parts",
 }
 _PART_KEYS = {"id", "title", "points", "section", "regions", "manual", "time_limit_s", "params"}
@@ -77,11 +79,17 @@ class Assignment:
     seed: int
     time_limit_s: float
     files: list
+    optional_files: list
     withhold: list
     public_tests: str
     hidden_tests: str
     tolerances: dict
     parts: list
+
+    @property
+    def all_files(self):
+        """The files a submission may hold: the required ones, then the optional ones."""
+        return self.files + [f for f in self.optional_files if f not in self.files]
 
     @property
     def graded_parts(self):
@@ -209,6 +217,7 @@ def load_assignment(name, assignments_dir=None, overrides=None):
         seed=int(raw.get("seed", 0)),
         time_limit_s=default_limit,
         files=list(raw["files"]),
+        optional_files=list(raw.get("optional_files", [])),
         withhold=list(raw.get("withhold", [])),
         public_tests=raw.get("public_tests", "tests/public_tests.py"),
         hidden_tests=raw.get("hidden_tests", "tests/hidden_tests.py"),
@@ -226,12 +235,14 @@ def list_assignments(assignments_dir=None):
 
 
 def withheld_regions(assignment, assignments_dir=None):
-    """Region ids to stub without grading: the names listed, and ``@A2`` for all of A2's parts."""
+    """Region ids to stub without grading: the names listed, and for ``@A2`` every region of
+    A2's parts and every region A2 itself withholds by name (a later assignment's answers)."""
     regions = []
     for entry in assignment.withhold:
         if entry.startswith("@"):
             other = load_assignment(entry[1:], assignments_dir or assignment.root.parent)
             regions += [r for p in other.graded_parts for r in p.regions]
+            regions += [r for r in other.withhold if not r.startswith("@")]
         else:
             regions.append(entry)
-    return regions
+    return list(dict.fromkeys(r for r in regions if r not in assignment.region_owner()))

@@ -276,55 +276,80 @@ def compare(name, value, expected, tol, hints=None, alternatives=None, masks=Non
     return finding
 
 
-def locate_in_network(records, expected, tol, order):
-    """Find where a whole network's backward first goes wrong.
+def _wrong(mine, ref, tol):
+    """Relative error of two gradients, or None when they agree (inf when one is missing)."""
+    if mine is None or ref is None:
+        return None if mine is None and ref is None else float("inf")
+    a, b = np.asarray(mine, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    if a.shape != b.shape:
+        return float("inf")
+    scale = max(float(np.linalg.norm(a)), float(np.linalg.norm(b)))
+    error = float(np.linalg.norm(a - b)) / scale if scale > 0 else 0.0
+    return error if error > tol else None
+
+
+def _path_of(name, blocks):
+    if "downsample" in name.split("."):
+        return "shortcut path"
+    if name in blocks:
+        return "shortcut path"  # a block's own sum: where the shortcut's gradient joins
+    if any(name.startswith(b + ".") for b in blocks):
+        return "residual path"
+    return "main path"
+
+
+def locate_in_network(records, expected, order, blocks, types, tol):
+    """Where a whole network's backward first goes wrong, walking back from the loss.
 
     Parameters
     ----------
-    records : {module name: {"dy": array, "dx": array, "grads": {param: array}}} from the
-        student's backward (``dy``: gradient arriving at the module's output; ``dx``: returned)
-    expected : the same structure from the reference
+    records, expected : {module name: {"dy", "dx", "grads": {param: array}}}, the student's and
+        the reference's (``dy`` arrives at the module's output, ``dx`` is what it returns)
+    order : module names in the order the reference's backward visits them
+    blocks : names of the residual blocks; types : {module name: class name}
     tol : allowed relative error
-    order : module names in the order backward visits them (output to input)
 
-    Returns a list of text lines: the first module on the main path whose gradient is wrong, then
-    the first wrong module on the residual branches and on the shortcuts, each walking backward.
-    An empty list means every recorded gradient agrees.
+    A module is to blame when the gradient it receives is right and one it produces (its dx or
+    a parameter's) is wrong, or when backward never reached it; a block is blamed only when none
+    of its own modules is (then the sum of its branch and shortcut gradients is wrong).  Returns
+    one line per path (main, residual, shortcut) with the first module to blame on it; an empty
+    list when every recorded gradient agrees.
     """
-    def wrong(a, b):
-        if a is None or b is None:
-            return a is not b
-        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-        if a.shape != b.shape:
-            return True
-        scale = max(float(np.linalg.norm(a)), float(np.linalg.norm(b)))
-        return scale > 0 and float(np.linalg.norm(a - b)) / scale > tol
-
-    def path_of(name):
-        parts = name.split(".")
-        if "downsample" in parts:
-            return "shortcut"
-        return "residual branch" if len(parts) > 2 else "main path"
-
-    first = {}
-    lines = []
+    culprits = []
     for name in order:
-        mine, ref = records.get(name), expected.get(name)
+        ref, mine = expected.get(name), records.get(name)
         if ref is None:
             continue
         if mine is None:
-            lines.append(f"{name}: backward was never called (the walk back skipped it)")
-            first.setdefault(path_of(name), name)
+            culprits.append((name, "its backward was never called: the walk back skips it"))
             continue
-        incoming_ok = not wrong(mine.get("dy"), ref.get("dy"))
-        bad_params = [p for p, g in ref["grads"].items() if wrong(mine["grads"].get(p), g)]
-        bad_dx = wrong(mine.get("dx"), ref.get("dx"))
-        if incoming_ok and (bad_params or bad_dx):
-            path = path_of(name)
-            if path in first:
-                continue
-            first[path] = name
-            what = ", ".join([f"d{p}" for p in bad_params] + (["dx (its input gradient)"] if bad_dx else []))
-            lines.append(f"{path}: first wrong gradient walking backward at '{name}' "
-                         f"(its incoming gradient is right; wrong: {what})")
+        if _wrong(mine.get("dy"), ref.get("dy"), tol) is not None:
+            continue
+        wrong = []
+        dx_error = _wrong(mine.get("dx"), ref.get("dx"), tol)
+        if dx_error is not None:
+            wrong.append(f"dx {dx_error:.1e}" if np.isfinite(dx_error) else "dx (missing or "
+                         f"wrong shape)")
+        for param, g in (ref.get("grads") or {}).items():
+            error = _wrong((mine.get("grads") or {}).get(param), g, tol)
+            if error is not None:
+                wrong.append(f"d{param} {error:.1e}" if np.isfinite(error) else f"d{param} "
+                             f"(missing or wrong shape)")
+        if wrong:
+            culprits.append((name, "its incoming gradient is right, but not what it returns "
+                                   "(relative error " + ", ".join(wrong) + ")"))
+    blamed = {n for n, _ in culprits}
+    lines, seen = [], set()
+    for name, why in culprits:
+        if name in blocks and any(other.startswith(name + ".") for other in blamed):
+            continue
+        path = _path_of(name, blocks)
+        if path in seen:
+            continue
+        seen.add(path)
+        if name in blocks and "never called" not in why:
+            why += ("; every module inside it is right, so the sum of its residual-branch and "
+                    "shortcut gradients is not")
+        lines.append(f"{path}: first wrong gradient walking backward at '{name}' "
+                     f"({types.get(name, 'module')}): {why}")
     return lines

@@ -73,7 +73,8 @@ def load_bundle(bundle):
         suites.append({"path": str(hidden), "data": str(bundle / "tests" / "reference_hidden.npz"),
                        "visibility": "hidden"})
         secret = source_lines(hidden.read_text(encoding="utf-8"))
-    template = {rel: bundle / "template" / rel for rel in manifest["files"]}
+    template = {rel: bundle / "template" / rel
+                for rel in manifest["files"] + manifest.get("optional_files", [])}
     return manifest, suites, template, secret
 
 
@@ -87,15 +88,18 @@ def grade_one(name, path, assignment, bundle, workdir, visibilities=("public", "
     function_parts = {(r["file"], r["function"]): r["part"] for r in manifest["regions"]}
     root = Path(workdir) / "root"
     try:
-        files = read_submission(path, assignment.files)
+        files = read_submission(path, assignment.all_files)
     except SubmissionError as e:
         files, read_error = {rel: None for rel in assignment.files}, str(e)
     else:
         read_error = None
+    # an optional file (A3: the student's own layers) that is absent keeps the release's version
+    files = {rel: data for rel, data in files.items()
+             if data is not None or rel not in assignment.optional_files}
     notes = prepare_root(root, Path(bundle) / "template" / "tinyresnet", files, template,
                          function_parts)
-    result = run_submission(name, assignment, manifest, root, suites, assignment.files,
-                            _modules(assignment.files), template, Path(workdir) / "run",
+    result = run_submission(name, assignment, manifest, root, suites, assignment.all_files,
+                            _modules(assignment.all_files), template, Path(workdir) / "run",
                             visibilities=visibilities, notes=notes)
     if read_error:
         result.notes.insert(0, read_error)

@@ -37,7 +37,7 @@ import numpy as np
 from .diagnosis import Finding, compare
 
 __all__ = [
-    "Suite", "PartTest", "Context", "CaseFailure", "CaseTimeout", "CaseResult", "describe", "case_seed",
+    "Suite", "PartTest", "Context", "CaseFailure", "CaseSkipped", "CaseTimeout", "CaseResult", "describe", "case_seed",
     "run_case", "student_error",
 ]
 
@@ -46,6 +46,10 @@ class CaseTimeout(BaseException):
     """Raised by the grader's alarm when a case runs past its time limit.
 
     A BaseException, so that a student's ``except Exception`` cannot swallow it."""
+
+
+class CaseSkipped(Exception):
+    """A case the configuration turns off (a reduced configuration): it counts for nothing."""
 
 
 class CaseFailure(AssertionError):
@@ -159,14 +163,20 @@ class Context:
     def _key(self, *parts):
         return "::".join((self.prefix,) + parts)
 
+    def _put(self, key, value):
+        array = np.array(value)
+        if array.dtype == object:
+            raise TypeError(f"{self.prefix}: cannot store {key.split('::')[-1]!r}, a "
+                            f"{type(value).__name__} (reference data holds arrays, no pickles)")
+        self.store[key] = array
+
     def input(self, name, make):
-        """An input array: ``make(rng)`` (or a given array) when recording, the stored copy when
-        checking.  Always returns a fresh copy, so an op that writes into it changes nothing."""
+        """An input array: ``make(rng)`` (or a given array) the first time it is recorded, the
+        stored value otherwise.  Always a fresh copy, so an op that writes into it (batch norm's
+        running statistics) changes nothing, and asking again gives the original."""
         key = self._key("in", name)
-        if self.recording:
-            value = np.array(make(self.rng) if callable(make) else make)
-            self.store[key] = value
-            return value.copy()
+        if self.recording and key not in self.store:
+            self._put(key, make(self.rng) if callable(make) else make)
         if key not in self.store:
             raise KeyError(f"reference data has no input {name!r} for {self.prefix}: rebuild it")
         return self.store[key].copy()
@@ -181,9 +191,17 @@ class Context:
         """
         key = self._key("out", name)
         if self.recording:
-            self.store[key] = np.array(value)
+            if value is None:  # e.g. the gradient of a parameter the backward does not reach
+                self.store[key + "::none"] = np.array(True)
+                return
+            self._put(key, value)
             for sig, make in (alternatives or {}).items():
-                self.store[self._key("alt", name, sig)] = np.array(make())
+                self._put(self._key("alt", name, sig), make())
+            return
+        if key + "::none" in self.store:
+            if value is not None and np.any(np.asarray(value, dtype=float) != 0):
+                raise CaseFailure(Finding(name, f"{name} should be None (or zero): nothing reaches "
+                                                f"it in this case", "not_none"))
             return
         alts = {sig: self.store[self._key("alt", name, sig)] for sig in (alternatives or {})
                 if self._key("alt", name, sig) in self.store}
@@ -192,6 +210,45 @@ class Context:
                           check_dtype=check_dtype)
         if finding is not None:
             raise CaseFailure(finding)
+
+    def compare(self, name, value, kind="output", tol=None, **options):
+        """Like ``expect`` but returns the Finding (or None) instead of raising, so a test can
+        gather several before it explains them together.  Records, and returns None, in record
+        mode."""
+        try:
+            self.expect(name, value, kind, tol, **options)
+        except CaseFailure as e:
+            return e.finding
+        return None
+
+    def expected(self, name):
+        """The reference value an earlier ``expect``/``compare`` of ``name`` was checked against
+        (None when recording, or when there is none)."""
+        value = self.store.get(self._key("out", name))
+        return None if self.recording or value is None else value.copy()
+
+    def reference(self, name, value=None):
+        """A reference value the test analyses itself (not compared here): ``value`` is stored
+        when recording, and the stored one is returned when checking.  Arrays, or JSON-able data."""
+        key = self._key("ref", name)
+        if self.recording:
+            if isinstance(value, (dict, list, tuple, str, int, float)) or value is None:
+                self.store[key + "::json"] = np.array(json.dumps(value))
+            else:
+                self._put(key, value)
+            return value
+        if key + "::json" in self.store:
+            return json.loads(str(self.store[key + "::json"]))
+        return self.store[key].copy()
+
+    def fail(self, summary, explanation="", signature=None):
+        """Fail the case with a student-facing message (check mode only)."""
+        if not self.recording:
+            raise CaseFailure(Finding("check", summary, signature, explanation))
+
+    def skip(self, reason):
+        """Leave this case out of the score (e.g. a heavy case in a reduced configuration)."""
+        raise CaseSkipped(reason)
 
     def expect_same(self, name, value, explain=""):
         """Exact equality of JSON-able data (names, shapes, counts): recorded, then compared."""
@@ -233,7 +290,8 @@ def _first_difference(got, expected):
 
 @dataclass
 class CaseResult:
-    """The outcome of one case: status is pass, fail, not_implemented, blocked, error or timeout."""
+    """The outcome of one case: status is pass, fail, not_implemented, blocked, error, timeout
+    or skipped (left out of the score)."""
 
     part: str
     test: str
@@ -290,7 +348,10 @@ def run_case(test, index, mode, store, seed, tolerances, params, visibility="pub
     tinyresnet.manual_seed(s)
     t = Context(mode, store, prefix, s, tolerances, params)
     if mode == "record":
-        test.fn(t, **case)
+        try:
+            test.fn(t, **case)
+        except CaseSkipped:
+            pass
         return None
     result = CaseResult(test.part, test.name, index, visibility, about, "pass")
     try:
@@ -299,6 +360,8 @@ def run_case(test, index, mode, store, seed, tolerances, params, visibility="pub
         test.fn(t, **case)
     except CaseFailure as e:
         result.status, result.message = "fail", str(e.finding)
+    except CaseSkipped as e:
+        result.status, result.message = "skipped", str(e)
     except NotImplementedError as e:
         stub = _STUB.search(str(e))
         if stub and stub.group(1) != test.part:

@@ -221,13 +221,14 @@ def build(name, out_dir=None, assignments_dir=None, overrides=None):
         shutil.copyfile(assignment.config_path, folder / assignment.config_path.name)
     region_list = [{"id": rid, "part": part.id, "file": regions[rid].path,
                     "function": regions[rid].function} for rid, part in owner.items()]
-    manifest = {"assignment": assignment.id, "files": assignment.files, "regions": region_list}
+    manifest = {"assignment": assignment.id, "files": assignment.files,
+                "optional_files": assignment.optional_files, "regions": region_list}
     (student / ".assign").mkdir()
     (student / ".assign" / "manifest.json").write_text(
         json.dumps(dict(manifest, cases=cases), indent=1), encoding="utf-8")
     (instructor / "manifest.json").write_text(
         json.dumps(dict(manifest, cases=cases + hidden_cases), indent=1), encoding="utf-8")
-    for rel in assignment.files:
+    for rel in assignment.all_files:
         for target in (student / ".assign" / "template" / rel, instructor / "solution" / rel):
             target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(student / rel, student / ".assign" / "template" / rel)

@@ -37,11 +37,12 @@ def part_lines(part, show_passed=False):
             + (f"  (notebook section {part.section})" if part.section else ""))
     lines = [head]
     lines += [_indent(note, "    note: ") for note in part.notes]
-    if part.passed == len(part.cases):
-        lines.append(f"    all {len(part.cases)} cases passed")
+    counted = part.counted
+    if part.passed == len(counted):
+        lines.append(f"    all {len(counted)} cases passed")
         return lines
-    lines.append(f"    {part.passed} of {len(part.cases)} cases passed")
-    failing = [c for c in part.cases if c["status"] != "pass"]
+    lines.append(f"    {part.passed} of {len(counted)} cases passed")
+    failing = [c for c in counted if c["status"] != "pass"]
     reasons = {(c["status"], c.get("message", "")) for c in failing}
     if len(reasons) == 1 and failing[0]["status"] in ("not_implemented", "blocked", "not_run"):
         # one reason for every case (a stub, a missing file): say it once
@@ -49,7 +50,7 @@ def part_lines(part, show_passed=False):
         lines.append(f"    {_STATUS[status]} in all {len(failing)} failing cases:")
         lines.append(_indent(message, "        "))
         return lines
-    for case in part.cases:
+    for case in counted:
         if case["status"] == "pass" and not show_passed:
             continue
         label = "hidden case" if case["visibility"] == "hidden" else "case"

@@ -39,16 +39,21 @@ class PartResult:
     manual: bool = False
 
     @property
+    def counted(self):
+        """The cases that count (skipped ones do not)."""
+        return [c for c in self.cases if c["status"] != "skipped"]
+
+    @property
     def passed(self):
-        return sum(c["status"] == "pass" for c in self.cases)
+        return sum(c["status"] == "pass" for c in self.counted)
 
     @property
     def status(self):
         if self.manual:
             return "manual"
-        if self.cases and self.passed == len(self.cases):
+        if self.counted and self.passed == len(self.counted):
             return "ok"
-        statuses = {c["status"] for c in self.cases}
+        statuses = {c["status"] for c in self.counted}
         if statuses <= {"not_implemented", "blocked", "not_run"}:
             return "not implemented"
         return "partial" if self.score > 0 else "wrong"
@@ -223,8 +228,9 @@ def _score(name, assignment, manifest, cases, events, notes, visibilities, part_
                 r = {"status": "not_run", "message": why}
             results.append(dict(r, key=c["key"], visibility=c["visibility"], about=c["about"],
                                 part=part.id))
-        passed = sum(r["status"] == "pass" for r in results)
-        score = round(part.points * passed / len(results), 2) if results else 0.0
+        counted = [r for r in results if r["status"] != "skipped"]
+        passed = sum(r["status"] == "pass" for r in counted)
+        score = round(part.points * passed / len(counted), 2) if counted else 0.0
         part_files = {n["file"] for n in notes if part.id in n.get("parts", ())}
         part_notes = [n["message"] for n in notes if part.id in n.get("parts", ())]
         part_notes += [n["message"] for n in file_notes
