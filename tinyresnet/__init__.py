@@ -5,7 +5,7 @@
 """
 from . import backend, functional, gradcheck, nn
 from . import data, optim
-from . import models
+from . import interop, models
 from .backend import get_array_module, to_device, to_numpy
 from .random import get_rng, manual_seed
 
@@ -14,6 +14,6 @@ __version__ = "0.1.0"
 __all__ = [
     "backend", "functional", "gradcheck", "nn",
     "data", "optim",
-    "models",
+    "interop", "models",
     "get_array_module", "to_device", "to_numpy", "manual_seed", "get_rng", "__version__",
 ]
