@@ -4,7 +4,10 @@ Shapes: x (N, C, H, W) -> y (N, C, Ho, Wo), floor mode, Ho = floor((H + 2p - d(k
 
 Both poolings walk over the kh*kw kernel taps; each tap is one strided view of the padded input
 covering every window at once (the same ``_tap`` slices im2col uses), so there is no loop over
-the batch or the output pixels.
+the batch or the output pixels.  Max pooling (the ResNet stem's 3x3/2) first splits the input into
+stride phases (``_phase_planes``), so that each tap is a contiguous slice (NumPy walks the
+single-element runs of a stride-2 view several times slower), and its backward is one scatter-add
+(``add.at``) of dy at each window's maximum instead of a masked add per tap.
 
 Max pooling pads with -inf (padding never wins) and routes the whole gradient of a window to one
 element: the first maximum in scan order, as PyTorch does.
@@ -60,6 +63,54 @@ def _pad(x, padding, value):
     return padded
 
 
+def _phase_planes(x_cn, kernel_size, stride, padding, dilation, Ho, Wo, fill):
+    """Lay a channel-major input out so that every kernel tap is one slice with long runs.
+
+    A tap of a strided window is a strided view of the padded input (``_tap``): for stride 2 its
+    inner runs are single elements, and NumPy walks such a view several times slower than
+    contiguous memory.  Splitting the padded input into its sh*sw *phases* (rows r*sh + a,
+    columns s*sw + b) turns every tap into a plain shift of one phase plane: tap (i, j) reads
+    plane ``(i*dh % sh, j*dw % sw)`` from row ``i*dh // sh``, column ``j*dw // sw`` on.  Read
+    as a flat run of ``Ho * Wq`` elements per image, each tap is one contiguous slice; it covers
+    a "wide" grid of Ho x Wq outputs whose last ``Wq - Wo`` columns are wrap-around garbage,
+    cut off at the end.  Building the planes is one pass over x.
+
+    Parameters
+    ----------
+    x_cn : array (C, N, H, W)
+    kernel_size, stride, padding, dilation : pairs;  Ho, Wo : output size
+    fill : value of the padding
+
+    Returns
+    -------
+    tap : function (i, j) -> view (C*N, Ho*Wq) of the planes, the wide grid of tap (i, j)
+    Wq : width of the wide grid
+    """
+    xp = get_array_module(x_cn)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    C, N, H, W = x_cn.shape
+    # one spare row: the wide slice of the last output row runs past its plane's last row
+    Hq, Wq = Ho + (kh - 1) * dh // sh + 1, Wo + (kw - 1) * dw // sw
+    planes = xp.full((sh, sw, C, N, Hq, Wq), fill, dtype=x_cn.dtype)
+    for a in range(sh):
+        h0 = (a - ph) % sh  # the first input row that lands in row phase a
+        r0, nr = (ph + h0) // sh, min(Hq - (ph + h0) // sh, len(range(h0, H, sh)))
+        for b in range(sw):
+            w0 = (b - pw) % sw
+            s0, ns = (pw + w0) // sw, min(Wq - (pw + w0) // sw, len(range(w0, W, sw)))
+            if nr > 0 and ns > 0:
+                planes[a, b, :, :, r0 : r0 + nr, s0 : s0 + ns] = x_cn[
+                    :, :, h0 : h0 + sh * (nr - 1) + 1 : sh, w0 : w0 + sw * (ns - 1) + 1 : sw
+                ]
+    flat = planes.reshape(sh, sw, C * N, Hq * Wq)
+
+    def tap(i, j):
+        start = (i * dh // sh) * Wq + j * dw // sw
+        return flat[i * dh % sh, j * dw % sw, :, start : start + Ho * Wq]
+
+    return tap, Wq
+
+
 def maxpool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1):
     """Max pooling.
 
@@ -73,48 +124,69 @@ def maxpool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1):
 
     Returns
     -------
-    y : array (N, C, Ho, Wo)
+    y : array (N, C, Ho, Wo), with channel-major memory (a transposed view of (C, N, Ho, Wo)),
+        as conv2d returns
     cache : (argmax tap index per output, geometry)
     """
     kernel_size, stride, padding, dilation, Ho, Wo = _pool_args(
         x, kernel_size, stride, padding, dilation, "maxpool2d"
     )
+    # BEGIN SOLUTION maxpool_forward
     xp = get_array_module(x)
-    padded = _pad(x, padding, -np.inf)
+    N, C = x.shape[:2]
     kh, kw = kernel_size
-    y = None
-    argmax = xp.zeros(x.shape[:2] + (Ho, Wo), dtype=np.int16)
-    for i in range(kh):
-        for j in range(kw):
-            rows, columns = _tap(i, j, Ho, Wo, stride, dilation)
-            tap = padded[:, :, rows, columns]
-            if y is None:
-                y = tap.copy()
-                continue
-            # strictly greater keeps the first maximum; NaN wins, so it propagates like PyTorch
-            better = (tap > y) | xp.isnan(tap)
-            y = xp.where(better, tap, y)
-            argmax[better] = i * kw + j
+    # Channel-major, like the convolutions around it: free when x comes from a conv/BN/ReLU.
+    tap, Wq = _phase_planes(
+        x.transpose(1, 0, 2, 3), kernel_size, stride, padding, dilation, Ho, Wo, -np.inf
+    )
+    y = tap(0, 0).copy()
+    # The tap index fits a byte for every usual kernel; it is all backward needs.
+    argmax = xp.zeros(y.shape, dtype=np.min_scalar_type(kh * kw - 1))
+    better = xp.empty(y.shape, dtype=bool)
+    taps = [(i, j) for i in range(kh) for j in range(kw)]
+    for k, (i, j) in enumerate(taps[1:], start=1):
+        xp.greater(tap(i, j), y, out=better)  # strictly: the first maximum in scan order wins
+        # argmax = where(better, k, argmax), written as unsigned arithmetic (k - argmax wraps
+        # around and adds back to k): a few times faster than np.where or a masked assignment.
+        argmax += better * (argmax.dtype.type(k) - argmax)
+        xp.maximum(y, tap(i, j), out=y)  # propagates NaN, as PyTorch's max pooling does
+    if xp.isnan(y).any():
+        # A window holding NaN sends its gradient to its last NaN, as PyTorch's kernel does
+        # (it takes an element when ``val > max || isnan(val)``); rare, so done apart.
+        for k, (i, j) in enumerate(taps):
+            argmax[xp.isnan(tap(i, j))] = k
+    # cut the wide grid's garbage columns off
+    y = xp.ascontiguousarray(y.reshape(C, N, Ho, Wq)[..., :Wo])
+    argmax = xp.ascontiguousarray(argmax.reshape(C, N, Ho, Wq)[..., :Wo])
     cache = (argmax, x.shape, kernel_size, stride, padding, dilation)
-    return y, cache
+    return y.transpose(1, 0, 2, 3), cache
+    # END SOLUTION
 
 
 def maxpool2d_backward(dy, cache):
     """Gradient of max pooling: each window's dy goes to its argmax element.
 
-    Returns dx : array (N, C, H, W)
+    Returns dx : array (N, C, H, W), with channel-major memory
     """
-    argmax, x_shape, (kh, kw), stride, (ph, pw), dilation = cache
+    # BEGIN SOLUTION maxpool_backward
+    argmax, x_shape, (kh, kw), (sh, sw), (ph, pw), (dh, dw) = cache
     xp = get_array_module(dy)
     N, C, H, W = x_shape
     Ho, Wo = dy.shape[2:]
-    dx_pad = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dy.dtype)
-    zero = dy.dtype.type(0)
-    for i in range(kh):
-        for j in range(kw):
-            rows, columns = _tap(i, j, Ho, Wo, stride, dilation)
-            dx_pad[:, :, rows, columns] += xp.where(argmax == i * kw + j, dy, zero)
-    return dx_pad[:, :, ph : ph + H, pw : pw + W]
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    # One scatter-add of dy at the flat index of each window's maximum in the padded
+    # channel-major input, (C, N, Hp, Wp): window origin + offset of its argmax tap.  Faster than
+    # a masked add per kernel tap; windows that overlap (stride < kernel) and pick the same
+    # element add up, as they must.
+    tap_offset = xp.asarray([i * dh * Wp + j * dw for i in range(kh) for j in range(kw)])
+    index = tap_offset[argmax.reshape(C * N, Ho, Wo)]
+    index += ((xp.arange(C * N) * Hp)[:, None, None] + (xp.arange(Ho) * sh)[:, None]) * Wp
+    index += xp.arange(Wo) * sw
+    dx_pad = xp.zeros(C * N * Hp * Wp, dtype=dy.dtype)
+    xp.add.at(dx_pad, index.reshape(-1), dy.transpose(1, 0, 2, 3).reshape(-1))
+    dx_pad = dx_pad.reshape(C, N, Hp, Wp)
+    return dx_pad[:, :, ph : ph + H, pw : pw + W].transpose(1, 0, 2, 3)
+    # END SOLUTION
 
 
 def maxpool2d_forward_naive(x, kernel_size, stride=None, padding=0, dilation=1):
@@ -122,6 +194,7 @@ def maxpool2d_forward_naive(x, kernel_size, stride=None, padding=0, dilation=1):
     kernel_size, stride, padding, dilation, Ho, Wo = _pool_args(
         x, kernel_size, stride, padding, dilation, "maxpool2d"
     )
+    # BEGIN SOLUTION maxpool_forward_naive
     xp = get_array_module(x)
     padded = _pad(x, padding, -np.inf)
     N, C = x.shape[:2]
@@ -141,10 +214,12 @@ def maxpool2d_forward_naive(x, kernel_size, stride=None, padding=0, dilation=1):
                     y[n, c, i, j] = best
                     where[n, c, i, j] = best_at
     return y, (where, x.shape, padding)
+    # END SOLUTION
 
 
 def maxpool2d_backward_naive(dy, cache):
     """Reference gradient: loop over outputs, add dy at the recorded maximum."""
+    # BEGIN SOLUTION maxpool_backward_naive
     where, x_shape, (ph, pw) = cache
     xp = get_array_module(dy)
     N, C, H, W = x_shape
@@ -156,6 +231,7 @@ def maxpool2d_backward_naive(dy, cache):
                     r, s = where[n, c, i, j]
                     dx_pad[n, c, r, s] += dy[n, c, i, j]
     return dx_pad[:, :, ph : ph + H, pw : pw + W]
+    # END SOLUTION
 
 
 def _window_counts(x_shape, kernel_size, stride, padding, dilation, Ho, Wo, dtype, xp):
