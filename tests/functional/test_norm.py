@@ -66,8 +66,10 @@ def test_gradcheck_without_running_stats_uses_batch_stats_in_eval(rng):
 @given(N=st.integers(1, 2), C=st.integers(1, 3), H=st.integers(1, 4), W=st.integers(1, 4),
        training=st.booleans(), eps=st.sampled_from([1e-5, 1e-3]), seed=st.integers(0, 2**32 - 1))
 def test_gradcheck_fuzz(N, C, H, W, training, eps, seed):
-    if training and N * H * W < 2:
-        N = 2
+    # two values per channel normalise to about -1 and +1 whatever x is: the input gradient is
+    # then pure round-off (of order eps / var), so train on at least three
+    if training and N * H * W < 3:
+        N = 3
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, C, H, W)) * rng.uniform(0.5, 3) + rng.uniform(-2, 2)
     gamma, beta, running_mean, running_var = _params(rng, C)
