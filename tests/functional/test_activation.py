@@ -46,3 +46,10 @@ def test_torch_parity(rng, dtype):
 def test_integer_input_is_refused():
     with pytest.raises(TypeError, match="relu: expected a float32 or float64 input, got dtype int64"):
         F.relu_forward(np.arange(3))
+
+
+def test_float32_in_float32_out(rng):
+    x = away_from_zero(rng, (2, 3, 4), dtype=np.float32)
+    y, cache = F.relu_forward(x)
+    assert y.dtype == np.float32
+    assert F.relu_backward(np.ones_like(y), cache).dtype == np.float32

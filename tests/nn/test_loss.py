@@ -71,3 +71,10 @@ def test_backward_needs_a_forward(rng):
 def test_repr():
     assert repr(nn.CrossEntropyLoss()) == "CrossEntropyLoss()"
     assert repr(nn.CrossEntropyLoss(0.1)) == "CrossEntropyLoss(label_smoothing=0.1)"
+
+
+def test_float32_in_float32_out(rng):
+    logits = rng.standard_normal((3, 4)).astype(np.float32)
+    loss_fn = nn.CrossEntropyLoss(0.1)
+    assert type(loss_fn(logits, np.array([0, 1, 3]))) is float
+    assert loss_fn.backward().dtype == np.float32
