@@ -9,6 +9,8 @@ show up as plain text, so before rendering this turns
 * a reST "simple table" (columns framed by ``=====  =====`` rules) into a Markdown table,
 * free text after a numpydoc Parameters/Attributes list (which numpydoc would read as more
   parameters) into a Notes section, and an inline ``Returns y : ...`` line into a Returns section,
+* a paragraph ending in a reST literal-block marker ``::`` into one ending in ``:`` (the indented
+  block after it is a Markdown code block already),
 * a ``*`` between two operands (``C*kh*kw``) into ``\\*``, so Markdown does not read it as emphasis,
 
 leaving code spans and math alone.  pymdownx.arithmatex then hands the math to MathJax.
@@ -61,6 +63,7 @@ def _escape_text(line):
 
 
 _SECTION_TITLES = {"Parameters", "Other Parameters", "Attributes"}
+_TYPED_SECTIONS = _SECTION_TITLES | {"Returns", "Yields", "Receives", "Raises", "Warns"}
 _ITEM = re.compile(r"^\*{0,2}[A-Za-z_]\w*(, \*{0,2}[A-Za-z_]\w*)*(\s+:\s.*|\s*:?\s*)$")
 
 
@@ -87,14 +90,41 @@ def convert(text):
     """The docstring ``text`` with its reST math turned into Markdown math (see the module doc)."""
     lines = _close_sections(text.splitlines())
     out, i = [], 0
+    in_code, after_blank, text_indent, section = False, True, 0, None
     while i < len(lines):
         line = lines[i]
+        indent_now = len(line) - len(line.lstrip())
+        if i + 1 < len(lines) and line.strip() and re.match(r"^\s*-{3,}\s*$", lines[i + 1]):
+            section = line.strip()
+        if not line.strip():
+            after_blank = True
+            out.append(line)
+            i += 1
+            continue
+        # An indented block after a blank line, under unindented text, is a code example: it is
+        # left verbatim (escapes would show in a Markdown code block).
+        if in_code and indent_now <= text_indent:
+            in_code = False
+        elif not in_code and after_blank and indent_now >= text_indent + 4 and text_indent == 0:
+            in_code = True
+        after_blank = False
+        if in_code:
+            out.append(line)
+            i += 1
+            continue
+        text_indent = indent_now
         if _TABLE_RULE.match(line):
             table, i = _table(lines, i)
             out += table
             continue
+        if section in _TYPED_SECTIONS and indent_now == 0:
+            # "name : type" lines: the type is shown verbatim, where an escape would show
+            out.append(line)
+            i += 1
+            continue
         match = re.match(r"^(\s*)\.\. math::\s*(.*)$", line)
         if not match:
+            line = re.sub(r"(\S)::\s*$", r"\1:", line)
             out.append(_escape_text(_INLINE_MATH.sub(r"$\1$", line)))
             i += 1
             continue
