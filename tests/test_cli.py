@@ -127,6 +127,26 @@ def test_train_on_an_image_folder_then_eval_another_with_more_classes(tmp_path, 
     assert_one_line_error(code, err, "labels out of range", "3 classes", "predicts 2")
 
 
+def test_threads_auto_runs_the_digits_on_one_blas_thread():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from tinyresnet.cli import _blas_threads, build_parser
+
+    args = build_parser().parse_args(["train"])
+    assert args.threads == "auto"
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+
+    before = blas_threads()
+    with _blas_threads(args, "digits"):
+        assert set(blas_threads()) == {1}
+    with _blas_threads(args, "cifar10"):
+        assert blas_threads() == before
+    assert blas_threads() == before
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--threads", "0"])
+
+
 # ---- summary and gradcheck --------------------------------------------------------------------
 def test_summary_prints_the_models_table(capsys):
     code, out, _ = run_cli(capsys, "summary", "cifar_resnet20", "--in-channels", "1",

@@ -2,7 +2,7 @@
 
 ``history.jsonl`` is the source of truth (one JSON object per line, appended and fsync'ed after
 every epoch, so a crash loses at most the epoch in flight); ``history.csv`` is rewritten from it
-for spreadsheets; ``curves.png`` shows loss and top-1 accuracy against the epoch, train and
+for spreadsheets; ``curves.png`` shows loss (log scale) and top-1 accuracy against the epoch, train and
 validation side by side.  Plots use matplotlib's Agg canvas: no display is needed.
 """
 import csv
@@ -71,7 +71,7 @@ class History:
 
 
 def plot_history(records, path):
-    """Draw loss (left) and top-1 accuracy (right) per epoch, train and val, into a PNG.
+    """Draw loss (left, log scale) and top-1 accuracy (right) per epoch, train and val, into a PNG.
 
     ``records`` are dicts with "epoch" and any of "train_loss", "val_loss", "train_acc1",
     "val_acc1".  Returns ``path``.
@@ -94,6 +94,9 @@ def plot_history(records, path):
             points = [(e, r[key]) for e, r in zip(epochs, records) if r.get(key) is not None]
             if points:
                 ax.plot(*zip(*points), style, markersize=3, label=split)
+        if metric == "loss" and all(v > 0 for line in ax.get_lines() for v in line.get_ydata()):
+            # Losses span decades (a first-epoch spike, then a slow approach to zero).
+            ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
