@@ -181,8 +181,8 @@ def cmd_train(args):
                      model_kwargs=kwargs, extra={"data": spec})
     elapsed = time.perf_counter() - started
     if result.interrupted:
-        print(f"Interrupted. Checkpoint saved to {last}; continue with the same command and "
-              f"--resume.", file=sys.stderr)
+        print(f"Interrupted; to continue from {last}, run the same command with --resume.",
+              file=sys.stderr)
         return 130
     final = result.history[-1]
     print(f"test accuracy after {len(result.history)} epochs: top-1 {final['val_acc1']:.2f}%, "

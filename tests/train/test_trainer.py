@@ -104,6 +104,18 @@ def test_sigint_stops_after_the_current_batch(tmp_path):
     assert signal.getsignal(signal.SIGINT) is before
 
 
+def test_second_sigint_stops_at_once_without_saving(tmp_path):
+    def press_ctrl_c_twice(epoch, step, logs):
+        if (epoch, step) == (1, 1):
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    _, _, result = run(tmp_path, epochs=2, on_batch=press_ctrl_c_twice)
+    assert result.interrupted
+    ckpt = read_checkpoint(tmp_path / "last.npz")
+    assert (ckpt.epoch, ckpt.step) == (1, 0), "the end-of-epoch checkpoint must be kept"
+
+
 def test_history_csv_and_png_are_written(tmp_path):
     run(tmp_path, epochs=2)
     with open(tmp_path / "history.jsonl") as f:

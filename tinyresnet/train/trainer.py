@@ -25,8 +25,9 @@ depend only on its seed and the epoch).
 
 Ctrl-C: the first press asks the loop to stop at the end of the current batch (a batch half
 applied could not be resumed exactly); the trainer then saves ``last.npz`` and returns with
-``interrupted=True``.  A second press stops at once.  A KeyboardInterrupt raised in a callback is
-handled the same way.
+``interrupted=True``.  A second press stops at once, without saving (the batch in flight may be
+half applied), leaving the checkpoint of the last finished epoch.  A KeyboardInterrupt raised in a
+callback is handled as a first press.
 """
 import contextlib
 import itertools
@@ -71,11 +72,12 @@ class _StopRequest:
     """
 
     def __init__(self):
-        self.requested = False
+        self.requested = self.forced = False
         self._previous = None
 
     def _handle(self, signum, frame):
         if self.requested:
+            self.forced = True
             raise KeyboardInterrupt
         self.requested = True
 
@@ -146,8 +148,12 @@ def evaluate(model, loader, loss_fn=None, device="cpu", topk=(1, 5), progress=Fa
 
 
 def _batches_from(loader, start):
-    """Iterate the loader from batch ``start`` on.  The skipped batches are still drawn, so that
-    every random choice the loader makes per batch is made as in the uninterrupted run."""
+    """Iterate the loader from batch ``start`` on; also returns the underlying iterator (to close).
+
+    A loader has no public way to start mid-epoch, so the batches before ``start`` are loaded and
+    dropped: free for in-memory data, one more decode for an image folder.  With tinyresnet's
+    DataLoader the later batches do not depend on this (each sample's randomness is seeded by its
+    position in the epoch), and with any loader they come out as in the uninterrupted run."""
     it = iter(loader)
     return itertools.islice(it, start, None), it
 
@@ -260,12 +266,16 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
                     checkpoint(best_path)
                 stop.check()
         except KeyboardInterrupt:
-            # Stop requests land between batches, so `position` describes the saved state exactly.
-            checkpoint(last_path)
             result.interrupted = True
-            logger.warning("interrupted: checkpoint saved to %s at epoch %d, batch %d; "
-                           "run again with resume to continue", last_path,
-                           position["epoch"] + 1, position["step"])
+            if stop.forced:
+                logger.warning("stopped at once, without saving; %s holds the last finished "
+                               "epoch", last_path)
+            else:
+                # Stop requests land between batches: `position` describes the state exactly.
+                checkpoint(last_path)
+                logger.warning("interrupted: checkpoint saved to %s at epoch %d, batch %d; "
+                               "run again with resume to continue", last_path,
+                               position["epoch"] + 1, position["step"])
     result.epochs_done = position["epoch"]
     if os.path.exists(best_path) and result.best_epoch is not None:
         result.best_checkpoint = best_path
