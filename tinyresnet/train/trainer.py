@@ -104,6 +104,13 @@ def _progress(total, initial, desc, enabled):
                 dynamic_ncols=True, leave=True)
 
 
+def _where(epoch, step):
+    """'after epoch 3' or 'at epoch 4, batch 17' (epochs counted from 1, batches from 0)."""
+    if step:
+        return f"at epoch {epoch + 1}, batch {step}"
+    return f"after epoch {epoch}" if epoch else "at the start"
+
+
 def _current_lr(optimizer):
     if hasattr(optimizer, "lr"):
         return float(optimizer.lr)
@@ -217,7 +224,7 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
             if name in state.get("meters", {}):
                 meter.load_state_dict(state["meters"][name])
         model.to(device)
-        logger.info("resuming from %s at epoch %d, batch %d", last_path, start_epoch + 1, start_step)
+        logger.info("resuming from %s %s", last_path, _where(start_epoch, start_step))
     elif os.path.exists(last_path):
         logger.info("starting afresh in %s (its previous checkpoints will be overwritten)", out_dir)
     history = History.load(out_dir, plot=plot, upto_epoch=start_epoch)
@@ -273,9 +280,8 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
             else:
                 # Stop requests land between batches: `position` describes the state exactly.
                 checkpoint(last_path)
-                logger.warning("interrupted: checkpoint saved to %s at epoch %d, batch %d; "
-                               "run again with resume to continue", last_path,
-                               position["epoch"] + 1, position["step"])
+                logger.warning("interrupted: checkpoint saved to %s %s; run again with resume to "
+                               "continue", last_path, _where(position["epoch"], position["step"]))
     result.epochs_done = position["epoch"]
     if os.path.exists(best_path) and result.best_epoch is not None:
         result.best_checkpoint = best_path
