@@ -14,6 +14,7 @@ through ``report.redact`` with the hidden tests' source lines (so is the CSV's n
 import re
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,12 +51,17 @@ def discover_submissions(path, editable):
                        for rel in editable)
     if looks_single:
         return [(_safe_name(path.name), path)]
-    found = []
+    found, taken = [], set()
     for child in sorted(path.iterdir()):
         if child.name.startswith("."):
             continue
         if child.is_dir() or child.suffix.lower() == ".zip":
-            found.append((_safe_name(child.stem if child.is_file() else child.name), child))
+            name = base = _safe_name(child.stem if child.is_file() else child.name)
+            suffix = 2
+            while name in taken:  # alice/ and alice.zip: two feedback files, not one
+                name, suffix = f"{base}-{suffix}", suffix + 1
+            taken.add(name)
+            found.append((name, child))
     return found
 
 
@@ -72,7 +78,8 @@ def load_bundle(bundle):
     if hidden.is_file():
         suites.append({"path": str(hidden), "data": str(bundle / "tests" / "reference_hidden.npz"),
                        "visibility": "hidden"})
-        secret = source_lines(hidden.read_text(encoding="utf-8"))
+        secret = source_lines(hidden.read_text(encoding="utf-8"),
+                              (bundle / "tests" / "public_tests.py").read_text(encoding="utf-8"))
     template = {rel: bundle / "template" / rel
                 for rel in manifest["files"] + manifest.get("optional_files", [])}
     return manifest, suites, template, secret
@@ -107,11 +114,12 @@ def grade_one(name, path, assignment, bundle, workdir, visibilities=("public", "
 
 
 def grade(name, submissions, bundle=None, out_dir=None, gradescope=False, assignments_dir=None,
-          overrides=None, time_limit_s=None, build_dir=None):
+          overrides=None, time_limit_s=None, build_dir=None, jobs=1):
     """Grade a folder of submissions (or one); returns a GradeRun.
 
     bundle : the instructor bundle (default: build the assignment now into ``build_dir``)
     time_limit_s : overrides every part's per-case time limit
+    jobs : submissions graded at once (each in its own subprocess; results keep their order)
     """
     overrides = dict(overrides or {})
     assignment = load_assignment(name, assignments_dir, overrides)
@@ -123,13 +131,23 @@ def grade(name, submissions, bundle=None, out_dir=None, gradescope=False, assign
     secret = load_bundle(bundle)[3]
     out = Path(out_dir) if out_dir else Path.cwd() / "grades" / assignment.id
     (out / "feedback").mkdir(parents=True, exist_ok=True)
-    results = []
+    found = discover_submissions(submissions, assignment.files)
     with tempfile.TemporaryDirectory(prefix=f"grade-{assignment.id}-") as tmp:
-        for i, (student, path) in enumerate(discover_submissions(submissions, assignment.files)):
+
+        def one(item):
+            i, (student, path) = item
             workdir = Path(tmp) / f"{i:04d}"
             result = grade_one(student, path, assignment, bundle, workdir)
             shutil.rmtree(workdir, ignore_errors=True)
-            results.append(result)
+            return result
+
+        with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
+            results = list(pool.map(one, enumerate(found)))
+        for result in results:
+            student = result.name
+            if result.log:  # the grader itself failed: the worker's log is for the instructor only
+                (out / "logs").mkdir(exist_ok=True)
+                (out / "logs" / f"{student}.log").write_text(result.log, encoding="utf-8")
             (out / "feedback" / f"{student}.txt").write_text(
                 feedback_text(result, assignment, secret), encoding="utf-8")
             if gradescope:

@@ -300,6 +300,7 @@ class CaseResult:
     about: str
     status: str
     message: str = ""
+    signature: str = None
 
     def to_json(self):
         return dict(self.__dict__)
@@ -360,6 +361,7 @@ def run_case(test, index, mode, store, seed, tolerances, params, visibility="pub
         test.fn(t, **case)
     except CaseFailure as e:
         result.status, result.message = "fail", str(e.finding)
+        result.signature = getattr(e.finding, "signature", None)
     except CaseSkipped as e:
         result.status, result.message = "skipped", str(e)
     except NotImplementedError as e:
@@ -371,7 +373,8 @@ def run_case(test, index, mode, store, seed, tolerances, params, visibility="pub
         else:
             result.status, result.message = "not_implemented", student_error(e, editable)
     except CaseTimeout as e:
-        result.status, result.message = "timeout", str(e)
+        # where the alarm found the code running: the loop may sit in another part's function
+        result.status, result.message = "timeout", student_error(e, editable).split(": ", 1)[1]
     except SystemExit as e:
         result.status, result.message = "error", f"your code called exit ({e.code!r})"
     except MemoryError:

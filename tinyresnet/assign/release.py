@@ -33,8 +33,8 @@ from .config import load_assignment, withheld_regions
 from .harness import describe, run_case
 from .markers import MarkerError, render_release, scan_package
 
-__all__ = ["BuildError", "Build", "build", "check_regions", "package_root", "load_suite",
-           "strip_notebook", "default_build_dir"]
+__all__ = ["BuildError", "Build", "build", "check_regions", "release_stubs", "package_root",
+           "load_suite", "strip_notebook", "default_build_dir"]
 
 
 class BuildError(RuntimeError):
@@ -48,6 +48,7 @@ class Build:
     assignment: object
     student: Path
     instructor: Path
+    source: Path
 
 
 def package_root():
@@ -112,6 +113,18 @@ def _stub_message(assignment, part, region):
             f"{region.function} as section {part.section} of {assignment.notebook} explains")
 
 
+def release_stubs(assignment, regions, withheld):
+    """{module path: {region id: the stub's NotImplementedError message}} of a release."""
+    stubs = {}
+    for rid, part in assignment.region_owner().items():
+        stubs.setdefault(regions[rid].path, {})[rid] = _stub_message(assignment, part, regions[rid])
+    for rid in withheld:
+        stubs.setdefault(regions[rid].path, {})[rid] = (
+            f"{regions[rid].function} is withheld in {assignment.id}'s release: it is not part "
+            f"of this assignment")
+    return stubs
+
+
 def _record(assignment, suite, visibility, out_npz):
     """Run a suite against the reference, store inputs and answers; returns manifest cases."""
     store, cases = {}, []
@@ -162,10 +175,14 @@ above).
 """
 
 
-def build(name, out_dir=None, assignments_dir=None, overrides=None):
-    """Build the student release and the instructor bundle of one assignment; returns a Build."""
+def build(name, out_dir=None, assignments_dir=None, overrides=None, source=None):
+    """Build the student release and the instructor bundle of one assignment; returns a Build.
+
+    source : the folder holding the ``tinyresnet`` package whose files are released (default the
+        library itself; reference data is always recorded with the imported library)
+    """
     assignment = load_assignment(name, assignments_dir, overrides)
-    src_root = package_root()
+    src_root = Path(source) if source else package_root()
     regions = scan_package(src_root)
     withheld = withheld_regions(assignment, assignments_dir)
     owner = check_regions(assignment, regions, withheld)
@@ -178,13 +195,7 @@ def build(name, out_dir=None, assignments_dir=None, overrides=None):
 
     # 1. the package, with this assignment's regions stubbed and withheld ones hidden
     _copy_package(src_root / "tinyresnet", student / "tinyresnet")
-    stubs_by_file = {}
-    for rid, part in owner.items():
-        stubs_by_file.setdefault(regions[rid].path, {})[rid] = _stub_message(assignment, part, regions[rid])
-    for rid in withheld:
-        stubs_by_file.setdefault(regions[rid].path, {})[rid] = (
-            f"{regions[rid].function} is withheld in {assignment.id}'s release: it is not part "
-            f"of this assignment")
+    stubs_by_file = release_stubs(assignment, regions, withheld)
     for path in sorted({r.path for r in regions.values()}):
         source = (src_root / path).read_text(encoding="utf-8")
         (student / path).write_text(render_release(source, path, stubs_by_file.get(path, {})),
@@ -215,8 +226,10 @@ def build(name, out_dir=None, assignments_dir=None, overrides=None):
 
     # 3. notebook, configuration, manifests, template and solution copies
     notebook = assignment.root / assignment.notebook
-    if notebook.is_file():
-        strip_notebook(notebook, student / assignment.notebook)
+    if not notebook.is_file():
+        raise BuildError(f"{assignment.id}: the notebook {notebook} is missing (the stubs send "
+                         f"students to its sections)")
+    strip_notebook(notebook, student / assignment.notebook)
     for folder in (student, instructor):
         shutil.copyfile(assignment.config_path, folder / assignment.config_path.name)
     region_list = [{"id": rid, "part": part.id, "file": regions[rid].path,
@@ -239,4 +252,4 @@ def build(name, out_dir=None, assignments_dir=None, overrides=None):
     (student / "README.md").write_text(_README.format(
         id=assignment.id, title=assignment.title, notebook=assignment.notebook,
         files="\n".join(f"- `{f}`" for f in assignment.files), table=table), encoding="utf-8")
-    return Build(assignment, student, instructor)
+    return Build(assignment, student, instructor, src_root)

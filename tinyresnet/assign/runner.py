@@ -22,6 +22,7 @@ __all__ = ["PartResult", "SubmissionResult", "run_submission", "worker_env"]
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
 _GRACE_S = 5.0
+_IMPORT_LIMIT_S = 60.0
 _POLL_S = 0.02
 
 
@@ -67,6 +68,7 @@ class SubmissionResult:
     assignment: str
     parts: list
     notes: list = field(default_factory=list)
+    log: str = ""
 
     @property
     def score(self):
@@ -163,9 +165,10 @@ def run_submission(name, assignment, manifest, root, suites, editable, modules, 
         "editable": list(editable), "modules": list(modules),
         "suites": [s for s in suites if s["visibility"] in visibilities],
         "seed": assignment.seed, "tolerances": assignment.tolerances,
-        "import_time_limit_s": max(limits.values(), default=10.0),
+        # importing numpy and the package takes seconds on a loaded machine: a generous limit
+        "import_time_limit_s": max([_IMPORT_LIMIT_S] + list(limits.values())),
     }
-    cases, events, skip, stopped_parts = {}, [], set(), {}
+    cases, events, skip, stopped_parts, log = {}, [], set(), {}, ""
     for run_index in range(len(graded) + 2):
         remaining = [p for p in graded if p.id not in stopped_parts]
         spec_run = dict(spec, skip=sorted(skip), parts=[
@@ -186,7 +189,8 @@ def run_submission(name, assignment, manifest, root, suites, editable, modules, 
             elif not any(r["event"] == "done" for r in records):
                 events.append({"event": "import_failed", "file": None, "message": (
                     f"the grading process stopped unexpectedly (exit code {returncode}) before "
-                    f"running any test")})
+                    f"running any test; the instructor has its log")})
+                log = (workdir / f"worker-{run_index}.log").read_text(errors="replace")[-8000:]
             break
         key, part = killed_in["key"], killed_in["part"]
         if killed_in.get("crashed"):
@@ -200,8 +204,10 @@ def run_submission(name, assignment, manifest, root, suites, editable, modules, 
         cases[key] = {"key": key, "part": part, "status": status, "message": reason}
         skip.add(key)
         stopped_parts[part] = key
-    return _score(name, assignment, manifest, cases, events, notes, visibilities, part_ids,
-                  stopped_parts)
+    result = _score(name, assignment, manifest, cases, events, notes, visibilities, part_ids,
+                    stopped_parts)
+    result.log = log
+    return result
 
 
 def _score(name, assignment, manifest, cases, events, notes, visibilities, part_ids, stopped):

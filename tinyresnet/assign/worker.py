@@ -135,11 +135,17 @@ def main(spec_path):
     skip = set(spec.get("skip", []))
     editable = spec["editable"]
     for part in spec["parts"]:
+        timed_out = False  # after one time-out the rest of the part is not run: loops repeat
         for suite, store, visibility in suites:
             for test in suite.for_part(part["id"]):
                 for index in range(len(test.cases)):
                     key = f"{visibility}:{test.name}[{index}]"
                     if key in skip:
+                        continue
+                    if timed_out:
+                        emit({"event": "case", "key": key, "part": part["id"], "status": "not_run",
+                              "message": "not run: an earlier case of this part exceeded the "
+                                         "time limit"})
                         continue
                     emit({"event": "start", "key": key, "part": part["id"]})
                     try:
@@ -154,6 +160,7 @@ def main(spec_path):
                     record = result.to_json()
                     record.update(event="case", key=key)
                     emit(record)
+                    timed_out = result.status == "timeout"
     emit({"event": "done"})
     out.close()
     return 0

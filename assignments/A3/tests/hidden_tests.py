@@ -162,7 +162,8 @@ def gradients_with_diagnosis(t, net, run_backward):
         lines = locate_in_network(records, expected, ref_order, blocks, types, t.tol("gradient"))
         more = f" (and {len(findings) - 1} more tensors)" if len(findings) > 1 else ""
         t.fail(findings[0].summary + more,
-               "\n".join(lines) if lines else findings[0].explanation)
+               "\n".join(lines) if lines else findings[0].explanation,
+               "locate" if lines else findings[0].signature)
 
 
 @suite.test("network_backward", cases=NETWORK_CASES + [

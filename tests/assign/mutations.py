@@ -1,0 +1,374 @@
+"""Known-wrong implementations for the mutation suite: what students get wrong, written as code.
+
+Each mutation is a snippet appended to one module of the reference solution; it rebinds a
+function (or method) to a wrong version, usually by wrapping the reference one, so the mutation
+keeps meaning the same bug however the reference is optimised later.  ``part`` must lose points,
+``signature`` (an id of ``diagnosis.SIGNATURES`` or a ratio/shape tag) must be the diagnosis of at
+least one failing case of that part, ``also`` lists the parts that may lose points as well
+(those that run the mutated code too), and ``message`` is a phrase the feedback must contain.
+"""
+from dataclasses import dataclass
+
+CONV = "tinyresnet/functional/conv.py"
+POOL = "tinyresnet/functional/pool.py"
+RELU = "tinyresnet/functional/activation.py"
+LINEAR = "tinyresnet/functional/linear.py"
+LOSS = "tinyresnet/functional/loss.py"
+NORM = "tinyresnet/functional/norm.py"
+BLOCK = "tinyresnet/models/block.py"
+SHORTCUT = "tinyresnet/models/shortcut.py"
+FEATURES = "tinyresnet/models/features.py"
+CIFAR = "tinyresnet/models/cifar.py"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    id: str
+    assignment: str
+    file: str
+    code: str
+    part: str
+    signature: str = None
+    also: tuple = ()
+    message: str = ""
+
+
+def _wrap_conv_backward(body):
+    return f"""
+import numpy as _np
+_ref_conv2d_forward, _ref_conv2d_backward = conv2d_forward, conv2d_backward
+
+
+def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
+    y, cache = _ref_conv2d_forward(x, w, b, stride, padding, dilation)
+    return y, (cache, x, w, b, stride, padding, dilation)
+
+
+def conv2d_backward(dy, packed):
+    cache, x, w, b, stride, padding, dilation = packed
+    dx, dw, db = _ref_conv2d_backward(dy, cache)
+{body}
+    return dx, dw, db
+"""
+
+
+def _wrap_pool_backward(body):
+    return f"""
+import numpy as _np
+_ref_maxpool2d_forward, _ref_maxpool2d_backward = maxpool2d_forward, maxpool2d_backward
+
+
+def maxpool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1):
+    y, cache = _ref_maxpool2d_forward(x, kernel_size, stride, padding, dilation)
+    return y, (cache, x, kernel_size, kernel_size if stride is None else stride, padding)
+
+
+def maxpool2d_backward(dy, packed):
+    cache, x, k, s, p = packed
+{body}
+"""
+
+
+_EVERY_MAX = """
+    # the gradient goes to every element equal to its window's maximum ({which})
+    xp = _np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-_np.inf)
+    dx = _np.zeros(xp.shape, dtype=dy.dtype)
+    for i in range(dy.shape[2]):
+        for j in range(dy.shape[3]):
+            window = xp[:, :, i * s:i * s + k, j * s:j * s + k]
+            hit = window == window.max(axis=(2, 3), keepdims=True)
+            if {last_only}:
+                flat = hit.reshape(hit.shape[0], hit.shape[1], -1)
+                last = flat.shape[2] - 1 - _np.argmax(flat[:, :, ::-1], axis=2)
+                hit = _np.zeros_like(flat)
+                _np.put_along_axis(hit, last[:, :, None], True, axis=2)
+                hit = hit.reshape(window.shape)
+            dx[:, :, i * s:i * s + k, j * s:j * s + k] += hit * dy[:, :, i, j][:, :, None, None]
+    return dx[:, :, p:p + x.shape[2], p:p + x.shape[3]]
+"""
+
+_BN_WRAP = """
+import numpy as _np
+_ref_batchnorm2d_forward, _ref_batchnorm2d_backward = batchnorm2d_forward, batchnorm2d_backward
+"""
+
+A1 = [
+    Mutation("conv_dx_half", "A1", CONV, _wrap_conv_backward("    dx = 0.5 * dx"),
+             "conv_backward", "ratio:1/2", message="a missing factor 2"),
+    Mutation("conv_dx_negated", "A1", CONV, _wrap_conv_backward("    dx = -dx"),
+             "conv_backward", "ratio:-1", message="opposite sign"),
+    Mutation("conv_dw_batch_mean", "A1", CONV, _wrap_conv_backward("    dw = dw / dy.shape[0]"),
+             "conv_backward", "ratio:1/N", message="the batch size"),
+    Mutation("conv_db_doubled", "A1", CONV,
+             _wrap_conv_backward("    db = None if db is None else 2 * db"),
+             "conv_backward", "ratio:2", message="a factor 2 too many"),
+    Mutation("conv_kernel_not_flipped", "A1", CONV, _wrap_conv_backward(
+        "    _, flipped = _ref_conv2d_forward(x, _np.ascontiguousarray(w[:, :, ::-1, ::-1]), b,\n"
+        "                                     stride, padding, dilation)\n"
+        "    dx = _ref_conv2d_backward(dy, flipped)[0]"),
+             "conv_backward", "kernel_not_flipped", message="NOT rotated by 180 degrees"),
+    Mutation("conv_dw_transposed", "A1", CONV,
+             _wrap_conv_backward("    dw = _np.ascontiguousarray(dw.transpose(1, 0, 2, 3))"),
+             "conv_backward", "transpose", message="transpose is missing"),
+    Mutation("conv_bias_ignored", "A1", CONV, """
+_ref_conv2d_forward = conv2d_forward
+
+
+def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
+    y, cache = _ref_conv2d_forward(x, w, b, stride, padding, dilation)
+    if b is not None:
+        y = y - b[None, :, None, None]
+    return y, cache
+""", "conv_forward", "conv_bias_ignored", message="without the bias"),
+    Mutation("conv_float32_upcast", "A1", CONV, """
+import numpy as _np
+_ref_conv2d_forward = conv2d_forward
+
+
+def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
+    y, cache = _ref_conv2d_forward(x, w, b, stride, padding, dilation)
+    return y * _np.float64(1.0), cache
+""", "conv_forward", "dtype", message="float32 in gives float32 out"),
+    Mutation("maxpool_gradient_spread", "A1", POOL, _wrap_pool_backward(
+        "    return avgpool2d_backward(dy, avgpool2d_forward(x, k, s, p)[1])"),
+             "maxpool_backward", "maxpool_spread", message="average pooling's rule"),
+    Mutation("maxpool_every_tied_maximum", "A1", POOL,
+             _wrap_pool_backward(_EVERY_MAX.format(which="all of them", last_only=False)),
+             "maxpool_backward", "maxpool_all_ties", message="every maximum"),
+    Mutation("maxpool_last_tied_maximum", "A1", POOL,
+             _wrap_pool_backward(_EVERY_MAX.format(which="the last one", last_only=True)),
+             "maxpool_backward", "pool_ties_only", message="tied"),
+    Mutation("maxpool_zero_padding", "A1", POOL, """
+import numpy as _np
+_ref_maxpool2d_forward = maxpool2d_forward
+
+
+def maxpool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1):
+    y, cache = _ref_maxpool2d_forward(x, kernel_size, stride, padding, dilation)
+    if padding:  # zero padding: a window over the border never goes below 0
+        p = padding
+        xp = _np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        y = _ref_maxpool2d_forward(xp, kernel_size, stride, 0, dilation)[0]
+    return y, cache
+""", "maxpool_forward", None),
+    Mutation("relu_gradient_at_zero", "A1", RELU, """
+def relu_forward(x):
+    return x * (x > 0), x
+
+
+def relu_backward(dy, x):
+    return dy * (x >= 0)
+""", "relu_backward", "relu_at_zero", message="x > 0, not x >= 0"),
+    Mutation("relu_mask_from_dy", "A1", RELU, """
+def relu_backward(dy, cache):
+    return dy * (dy > 0)
+""", "relu_backward", "relu_mask_from_dy", message="dy > 0"),
+    Mutation("linear_dw_transposed", "A1", LINEAR, """
+_ref_linear_backward = linear_backward
+
+
+def linear_backward(dy, cache):
+    dx, dw, db = _ref_linear_backward(dy, cache)
+    return dx, dw.T.copy(), db
+""", "linear_backward", "transpose", message="transpose"),
+    Mutation("linear_db_mean", "A1", LINEAR, """
+def linear_backward(dy, cache):
+    x, w, has_bias = cache
+    return dy @ w, dy.T @ x, (dy.mean(axis=0) if has_bias else None)
+""", "linear_backward", "ratio:1/N", message="the batch size"),
+    Mutation("linear_bias_ignored", "A1", LINEAR, """
+_ref_linear_forward = linear_forward
+
+
+def linear_forward(x, w, b=None):
+    y, cache = _ref_linear_forward(x, w, b)
+    return (y if b is None else y - b), cache
+""", "linear_forward", None),
+    Mutation("softmax_onehot_not_subtracted", "A1", LOSS, """
+def softmax_cross_entropy_backward(dloss, cache):
+    p, targets = cache
+    return p * (float(dloss) / p.shape[0])
+""", "softmax_ce_backward", "softmax_no_onehot", message="not subtracted"),
+    Mutation("softmax_upstream_ignored", "A1", LOSS, """
+_ref_softmax_cross_entropy_backward = softmax_cross_entropy_backward
+
+
+def softmax_cross_entropy_backward(dloss, cache):
+    return _ref_softmax_cross_entropy_backward(1.0, cache)
+""", "softmax_ce_backward", "ratio:1/upstream", message="incoming gradient"),
+    Mutation("cross_entropy_summed", "A1", LOSS, """
+_ref_softmax_cross_entropy_forward = softmax_cross_entropy_forward
+
+
+def softmax_cross_entropy_forward(logits, labels, label_smoothing=0.0):
+    loss, cache = _ref_softmax_cross_entropy_forward(logits, labels, label_smoothing)
+    return loss * logits.dtype.type(logits.shape[0]), cache
+""", "softmax_ce_forward", "ratio:N", message="the batch size"),
+    Mutation("log_softmax_unstable", "A1", LOSS, """
+import numpy as _np
+
+
+def log_softmax(z):
+    with _np.errstate(over="ignore", invalid="ignore"):
+        return z - _np.log(_np.exp(z).sum(axis=1, keepdims=True))
+""", "softmax_ce_forward", "softmax_overflow", also=("softmax_ce_backward",),
+             message="log-sum-exp"),
+]
+
+A2 = [
+    Mutation("bn_running_stats_in_training", "A2", NORM, _BN_WRAP + """
+
+def batchnorm2d_forward(x, gamma, beta, running_mean=None, running_var=None, training=True,
+                        momentum=0.1, eps=1e-5):
+    if training and running_mean is not None:
+        mean0, var0 = running_mean.copy(), running_var.copy()
+        _ref_batchnorm2d_forward(x, gamma, beta, running_mean, running_var, True, momentum, eps)
+        y, cache = _ref_batchnorm2d_forward(x, gamma, beta, mean0, var0, False, momentum, eps)
+        return y, cache
+    return _ref_batchnorm2d_forward(x, gamma, beta, running_mean, running_var, training,
+                                    momentum, eps)
+""", "batchnorm_forward", "bn_running_stats_in_training", also=("batchnorm_backward",),
+             message="running statistics"),
+    Mutation("bn_biased_running_var", "A2", NORM, _BN_WRAP + """
+
+def batchnorm2d_forward(x, gamma, beta, running_mean=None, running_var=None, training=True,
+                        momentum=0.1, eps=1e-5):
+    var0 = None if running_var is None else running_var.copy()
+    y, cache = _ref_batchnorm2d_forward(x, gamma, beta, running_mean, running_var, training,
+                                        momentum, eps)
+    if training and running_var is not None:
+        running_var[...] = (1 - momentum) * var0 + momentum * x.var(axis=(0, 2, 3))
+    return y, cache
+""", "batchnorm_forward", "bn_biased_running_var", message="unbiased"),
+    Mutation("bn_momentum_swapped", "A2", NORM, _BN_WRAP + """
+
+def batchnorm2d_forward(x, gamma, beta, running_mean=None, running_var=None, training=True,
+                        momentum=0.1, eps=1e-5):
+    return _ref_batchnorm2d_forward(x, gamma, beta, running_mean, running_var, training,
+                                    1 - momentum, eps)
+""", "batchnorm_forward", "bn_momentum_swapped", message="the NEW batch statistic"),
+    Mutation("bn_backward_constant_statistics", "A2", NORM, _BN_WRAP + """
+
+def batchnorm2d_backward(dy, cache):
+    x_hat, inv_std, gamma, has_beta, batch_stats = cache
+    dx, dgamma, dbeta = _ref_batchnorm2d_backward(dy, cache)
+    scale = inv_std if gamma is None else gamma * inv_std
+    return dy * scale.reshape(1, -1, 1, 1), dgamma, dbeta
+""", "batchnorm_backward", "bn_backward_constant_stats", message="as constants"),
+    Mutation("bn_backward_no_variance_term", "A2", NORM, _BN_WRAP + """
+
+def batchnorm2d_backward(dy, cache):
+    x_hat, inv_std, gamma, has_beta, batch_stats = cache
+    dx, dgamma, dbeta = _ref_batchnorm2d_backward(dy, cache)
+    if batch_stats:
+        scale = (inv_std if gamma is None else gamma * inv_std).reshape(1, -1, 1, 1)
+        dx = (dy - dy.mean(axis=(0, 2, 3), keepdims=True)) * scale
+    return dx, dgamma, dbeta
+""", "batchnorm_backward", "bn_backward_no_variance_term", message="variance"),
+    Mutation("bn_dgamma_dbeta_swapped", "A2", NORM, _BN_WRAP + """
+
+def batchnorm2d_backward(dy, cache):
+    dx, dgamma, dbeta = _ref_batchnorm2d_backward(dy, cache)
+    if dgamma is None or dbeta is None:
+        return dx, dgamma, dbeta
+    return dx, dbeta, dgamma
+""", "batchnorm_backward", "bn_dgamma_dbeta_swapped", message="swapped"),
+    Mutation("bn_dbeta_mean", "A2", NORM, _BN_WRAP + """
+
+def batchnorm2d_backward(dy, cache):
+    dx, dgamma, dbeta = _ref_batchnorm2d_backward(dy, cache)
+    return dx, dgamma, (None if dbeta is None else dbeta / (dy.size // dy.shape[1]))
+""", "batchnorm_backward", "ratio:1/M", message="values per channel"),
+    Mutation("block_shortcut_gradient_not_added", "A2", BLOCK, """
+
+def _branch_only(self, d_sum):
+    grad_branch = self.branch_backward(d_sum)
+    if self.skip:
+        self.shortcut_backward(d_sum)
+    self._keep_split(grad_branch, None)
+    return grad_branch
+
+
+ResidualBlock._sum_backward = _branch_only
+""", "block_backward", "shortcut_grad_missing", message="shortcut's gradient is not added"),
+    Mutation("block_branch_gradient_not_added", "A2", BLOCK, """
+
+def _shortcut_only(self, d_sum):
+    self.branch_backward(d_sum)
+    grad_shortcut = self.shortcut_backward(d_sum)
+    self._keep_split(grad_shortcut, grad_shortcut)
+    return grad_shortcut
+
+
+ResidualBlock._sum_backward = _shortcut_only
+""", "block_backward", "branch_grad_missing", message="branch's gradient is not added"),
+    Mutation("block_relu_backward_skipped", "A2", BLOCK, """
+
+def _no_relu_backward(self, dy):
+    self.relu._pop_cache()
+    return self._sum_backward(dy)
+
+
+ResidualBlock.backward = _no_relu_backward
+""", "block_backward", "block_relu_backward_skipped", message="ReLU after the sum"),
+    Mutation("block_relu_before_sum", "A2", BLOCK, """
+
+def _relu_then_add(self, x):
+    out = self.relu(self.branch_forward(x))
+    return out + self.shortcut_forward(x) if self.skip else out
+
+
+ResidualBlock.forward = _relu_then_add
+""", "block_forward", None, also=("block_backward",)),
+    Mutation("projection_without_stride", "A2", SHORTCUT, """
+
+def projection(in_planes, out_planes, stride=1, norm_layer=None):
+    norm_layer = norm_layer or nn.BatchNorm2d
+    return nn.Sequential(conv1x1(in_planes, out_planes, 1), norm_layer(out_planes))
+""", "projection_shortcut", "mismatch", message="stride"),
+    Mutation("option_a_channels_misplaced", "A2", SHORTCUT, """
+
+def _pad_after(self, dy):
+    x_shape = self._pop_cache()
+    dx = get_array_module(dy).zeros(x_shape, dtype=dy.dtype)
+    s = self.stride
+    dx[:, :, ::s, ::s] = dy[:, : self.in_channels]
+    return dx
+
+
+ShortcutA.backward = _pad_after
+""", "shortcut_option_a", None),
+]
+
+A3 = [
+    Mutation("network_backward_skips_stem", "A3", FEATURES, """
+
+def _backward_without_stem(self, dy):
+    d = self.backward_head(dy)
+    for name, modules in reversed(self.feature_stages()[1:]):
+        for m in reversed(modules):
+            d = m.backward(d)
+    return d
+
+
+FeatureNetwork.backward = _backward_without_stem
+""", "network_backward", "locate", also=("gradcheck", "train"),
+             message="'relu' (ReLU): its backward was never called"),
+    Mutation("own_layers_bn_backward_no_variance_term", "A3", NORM,
+             next(m.code for m in A2 if m.id == "bn_backward_no_variance_term"),
+             "gradcheck", "locate", also=("network_backward", "train"),
+             message="residual path: first wrong gradient walking backward at 'layer"),
+    Mutation("make_layer_ignores_stride", "A3", CIFAR, """
+
+_ref_cifar_make_layer = CifarResNet._make_layer
+
+
+def _no_stride(self, block, planes, blocks, stride=1):
+    return _ref_cifar_make_layer(self, block, planes, blocks, 1)
+
+
+CifarResNet._make_layer = _no_stride
+""", "make_layer", "mismatch", also=("gradcheck", "train"), message="'layer2.0"),
+]
+
+ALL = A1 + A2 + A3

@@ -1,0 +1,82 @@
+"""The checker students run, and the command line."""
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+
+from tinyresnet.assign.check import check
+
+from .conftest import REDUCED, untouched_submission
+
+
+def tree_hash(folder):
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.as_posix().encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def completed_release(done, target):
+    """A student release with the reference solution typed in."""
+    folder = untouched_submission(done, target)
+    for rel in done.assignment.files:
+        shutil.copyfile(done.instructor / "solution" / rel, folder / rel)
+    return folder
+
+
+def test_check_on_the_untouched_release_points_to_the_notebook(builds, tmp_path, capsys):
+    folder = untouched_submission(builds["A2"], tmp_path / "A2")
+    before = tree_hash(folder)
+    result = check("A2", folder)
+    out = capsys.readouterr().out
+    assert result.score == 0 and result.max_score == 80
+    assert "batchnorm_forward" in out and "not implemented" in out and "section 2.1" in out
+    assert "Hidden tests with other parameters are added at grading" in out
+    assert tree_hash(folder) == before, "check must not modify the student's folder"
+
+
+def test_check_of_a_finished_release_gives_full_public_marks(builds, tmp_path, capsys):
+    folder = completed_release(builds["A2"], tmp_path / "A2")
+    result = check("A2", folder)
+    assert result.score == result.max_score
+    assert all(c["visibility"] == "public" for p in result.parts for c in p.cases)
+    assert "total" in capsys.readouterr().out
+
+
+def run(args, cwd):
+    return subprocess.run([sys.executable, "-m", "tinyresnet.assign"] + args, cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_command_line_check_in_the_release_folder(builds, tmp_path):
+    folder = completed_release(builds["A1"], tmp_path / "A1")
+    text = (folder / "tinyresnet/functional/activation.py").read_text()
+    (folder / "tinyresnet/functional/activation.py").write_text(
+        text + "\n\n_ref = relu_backward\n\n\ndef relu_backward(dy, cache):\n"
+               "    return -_ref(dy, cache)\n")
+    out = run(["check", "A1"], folder)
+    assert out.returncode == 0, out.stderr
+    assert "relu_backward" in out.stdout and "opposite sign" in out.stdout
+
+
+def test_command_line_grade_writes_csv_feedback_and_gradescope(builds, tmp_path):
+    subs = tmp_path / "subs"
+    untouched_submission(builds["A2"], subs / "bob")
+    out = run(["grade", "A2", str(subs), "--bundle", str(builds["A2"].instructor), "--out",
+               str(tmp_path / "out"), "--gradescope"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "bob: 0 / 80" in out.stdout
+    results = json.loads((tmp_path / "out" / "gradescope" / "bob" / "results.json").read_text())
+    assert results["score"] == 0 and len(results["tests"]) == 6
+    assert {"name", "score", "max_score", "output", "visibility"} <= set(results["tests"][0])
+    assert (tmp_path / "out" / "feedback" / "bob.txt").is_file()
+    assert (tmp_path / "out" / "grades.csv").read_text().startswith("submission,batchnorm_forward")
+
+
+def test_command_line_errors_are_one_clear_line(tmp_path):
+    out = run(["build", "A9", "--out", str(tmp_path)], tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: assignment 'A9' not found")
+    assert REDUCED  # the reduced configurations are what the other tests grade with

@@ -1,0 +1,63 @@
+"""Self-validation: the reference solution earns full marks on every assignment, and the untouched
+student release earns zero on every graded part, only because its parts are not implemented
+(nothing else breaks: no errors, no notes, the package imports)."""
+import pytest
+
+from tinyresnet.assign.grade import grade
+
+from .conftest import REDUCED, solution_submission, untouched_submission
+
+
+@pytest.fixture(scope="module")
+def graded(builds, tmp_path_factory):
+    cache = {}
+
+    def run(assignment):
+        if assignment not in cache:
+            root = tmp_path_factory.mktemp(f"selfcheck-{assignment}")
+            solution_submission(builds[assignment], root / "submissions" / "solution")
+            untouched_submission(builds[assignment], root / "submissions" / "untouched")
+            done = grade(assignment, root / "submissions", bundle=builds[assignment].instructor,
+                         out_dir=root / "out", overrides=REDUCED[assignment], jobs=2)
+            cache[assignment] = {r.name: r for r in done.results}, root / "out"
+        return cache[assignment]
+
+    return run
+
+
+@pytest.mark.parametrize("assignment", ["A1", "A2", "A3"])
+def test_reference_solution_gets_full_marks(graded, assignment):
+    results, _ = graded(assignment)
+    solution = results["solution"]
+    lost = {p.id: [c["message"] for c in p.cases if c["status"] != "pass"]
+            for p in solution.parts if not p.manual and p.score < p.points}
+    assert not lost, lost
+    assert solution.score == solution.max_score > 0
+    assert not solution.notes
+
+
+@pytest.mark.parametrize("assignment", ["A1", "A2", "A3"])
+def test_untouched_release_gets_zero_on_every_graded_part_and_only_for_that(graded, assignment):
+    results, out = graded(assignment)
+    untouched = results["untouched"]
+    assert untouched.score == 0
+    assert not untouched.notes
+    for part in untouched.parts:
+        if part.manual:
+            continue
+        assert part.score == 0, part.id
+        statuses = {c["status"] for c in part.counted}
+        assert statuses <= {"not_implemented", "blocked"}, (part.id, statuses)
+        for case in part.counted:
+            assert "is not implemented yet" in case["message"], case
+    feedback = (out / "feedback" / "untouched.txt").read_text()
+    assert "section" in feedback and "not implemented" in feedback
+
+
+def test_grades_csv_lists_every_part(graded):
+    _, out = graded("A1")
+    lines = (out / "grades.csv").read_text().splitlines()
+    assert lines[0].startswith("submission,conv_forward,conv_backward")
+    assert lines[0].endswith("total,max,notes")
+    rows = {line.split(",")[0]: line.split(",") for line in lines[1:]}
+    assert rows["solution"][-3:-1] == ["90", "90"] and rows["untouched"][-3] == "0"
