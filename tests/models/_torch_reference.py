@@ -154,8 +154,11 @@ def randomize_batchnorm(model, rng):
             array[...] = rng.uniform(0.5, 1.5, array.shape)
 
 
-def load_into_torch(torch_model, model):
-    """Copy a tinyresnet model's state dict into the torch model (keys must match one to one)."""
+def load_into_torch(make_torch_model, model):
+    """Build the torch model without initialising it (on the meta device) and give it a copy of
+    a tinyresnet model's state dict: the keys must match one to one."""
+    with torch.device("meta"):
+        torch_model = make_torch_model()
     state = {k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()}
-    torch_model.load_state_dict(state, strict=True)
+    torch_model.load_state_dict(state, strict=True, assign=True)
     return torch_model
