@@ -64,6 +64,8 @@ def test_backward_features_against_a_numerical_derivative(rng):
 
 def test_backward_features_errors(rng):
     model = models.cifar_resnet20()
+    with pytest.raises(RuntimeError, match="run forward_features"):
+        model.backward_features({"layer3": np.ones((1, 64, 2, 2), dtype=np.float32)})
     features = model.forward_features(rng.standard_normal((1, 3, 8, 8)).astype(np.float32))
     with pytest.raises(ValueError, match="unknown feature 'layer4'.*stem, layer1, layer2, layer3"):
         model.backward_features({"layer4": features["layer3"]})

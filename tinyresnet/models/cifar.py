@@ -5,15 +5,13 @@ A 3x3 conv with 16 filters, then three stages of n basic blocks on 32x32, 16x16 
 doubles the width the shortcut is option A (identity, subsample, zero channels: no parameters)
 or option B (projection: 1x1 conv + BN).
 
-=====  ===  ===========================
-depth  n    parameters (option A)
-=====  ===  ===========================
-20     3    269,722  (0.27M)
-32     5    464,154  (0.46M)
-44     7    658,586  (0.66M)
-56     9    853,018  (0.85M)
-110    18   1,727,962 (1.7M)
-=====  ===  ===========================
+| depth | n  | parameters (option A) | multiply-adds per 32x32 image |
+|-------|----|-----------------------|-------------------------------|
+| 20    | 3  | 269,722 (0.27M)       | 40.6M                         |
+| 32    | 5  | 464,154 (0.46M)       | 68.9M                         |
+| 44    | 7  | 658,586 (0.66M)       | 97.2M                         |
+| 56    | 9  | 853,018 (0.85M)       | 125.5M                        |
+| 110   | 18 | 1,727,962 (1.7M)      | 252.9M                        |
 
 ``skip=False`` gives the plain nets of the paper's Fig. 6; ``preact=True`` the pre-activation
 blocks of He et al. 2016 (stem without BN-ReLU, final BN-ReLU before the pool).

@@ -68,7 +68,11 @@ class FeatureNetwork(nn.Module):
             )
         if not any(grads.get(k) is not None for k in names):
             raise ValueError(f"{self._describe()}.backward_features: no gradient given")
-        shapes = getattr(self, "_feature_shapes", {})
+        shapes = getattr(self, "_feature_shapes", None)
+        if shapes is None:
+            raise RuntimeError(
+                f"{self._describe()}.backward_features: run forward_features (or forward) first"
+            )
         # BEGIN SOLUTION backward_features
         d = None
         for name, modules in reversed(self.feature_stages()):

@@ -5,15 +5,13 @@ Module names, shapes and order are torchvision's, so ``state_dict`` keys map one
 unchanged.  Every module has a hand-written backward; a block's backward splits its gradient
 between the residual branch and the shortcut (see ``block.py``).
 
-======  ==================  ==========  ==============================
-depth   block, layers       parameters  multiply-adds at 224x224
-======  ==================  ==========  ==============================
-18      Basic [2, 2, 2, 2]  11,689,512  1.81 G
-34      Basic [3, 4, 6, 3]  21,797,672  3.66 G
-50      Bottleneck [3,4,6,3] 25,557,032 4.09 G (3.86 G, stride in 1x1)
-101     Bottleneck [3,4,23,3] 44,549,160 7.80 G (7.57 G)
-152     Bottleneck [3,8,36,3] 60,192,808 11.51 G (11.28 G)
-======  ==================  ==========  ==============================
+| depth | block, layers            | parameters | multiply-adds at 224x224            |
+|-------|--------------------------|------------|-------------------------------------|
+| 18    | Basic, [2, 2, 2, 2]      | 11,689,512 | 1.81 G                              |
+| 34    | Basic, [3, 4, 6, 3]      | 21,797,672 | 3.66 G                              |
+| 50    | Bottleneck, [3, 4, 6, 3] | 25,557,032 | 4.09 G (3.86 G with stride in 1x1)  |
+| 101   | Bottleneck, [3, 4, 23, 3]| 44,549,160 | 7.80 G (7.57 G)                     |
+| 152   | Bottleneck, [3, 8, 36, 3]| 60,192,808 | 11.51 G (11.28 G)                   |
 
 Differences from torchvision, none of which changes a parameter: each ReLU is its own module
 (a module keeps one forward cache, so the ReLU after the sum is ``relu`` and the branch's are
