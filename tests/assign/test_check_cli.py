@@ -1,11 +1,13 @@
 """The checker students run, and the command line."""
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
 
 from tinyresnet.assign.check import check
+from tinyresnet.assign.release import package_root
 
 from .conftest import REDUCED, untouched_submission
 
@@ -46,7 +48,10 @@ def test_check_of_a_finished_release_gives_full_public_marks(builds, tmp_path, c
 
 
 def run(args, cwd):
-    return subprocess.run([sys.executable, "-m", "tinyresnet.assign"] + args, cwd=cwd,
+    """``python -m tinyresnet.assign ARGS`` in ``cwd``; the checkout is importable, but a package
+    in ``cwd`` (a student release) comes first, as it does for a student."""
+    env = dict(os.environ, PYTHONPATH=str(package_root()))
+    return subprocess.run([sys.executable, "-m", "tinyresnet.assign"] + args, cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600)
 
 

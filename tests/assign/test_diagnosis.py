@@ -114,26 +114,37 @@ def test_the_network_walk_names_nothing_when_all_agree():
 
 
 def test_the_network_walk_names_the_first_wrong_module_per_path():
-    mine = records(dx_wrong={"layer1.0.bn2": 3.0, "layer1.0.downsample.0": -1.0, "layer1.0": 2.0})
+    # bn2 is wrong, so everything the walk reaches after it receives a wrong gradient
+    mine = records(dx_wrong={"layer1.0.bn2": 3.0, "layer1.0": 2.0})
+    mine["layer1.0.downsample.0"]["dy"] = mine["layer1.0.downsample.0"]["dy"] * 3.0
+    mine["layer1.0.downsample.0"]["dx"] = mine["layer1.0.downsample.0"]["dx"] * 3.0
+    mine["conv1"]["dy"] = mine["conv1"]["dy"] * 2.0
+    mine["conv1"]["dx"] = mine["conv1"]["dx"] * 2.0
     lines = locate_in_network(mine, records(), ORDER, ["layer1.0"], TYPES, 1e-7)
-    assert lines[0].startswith("residual path: first wrong gradient walking backward at "
-                               "'layer1.0.bn2' (BatchNorm2d)")
-    assert lines[1].startswith("shortcut path: first wrong gradient walking backward at "
-                               "'layer1.0.downsample.0'")
-    assert len(lines) == 2  # the block itself is not blamed: modules inside it are
+    assert lines[0] == ("the first module to blame walking backward from the loss is "
+                        "'layer1.0.bn2' (BatchNorm2d, residual path)")
+    assert lines[1].startswith("residual path: first wrong gradient walking backward at "
+                               "'layer1.0.bn2' (BatchNorm2d): its incoming gradient is right")
+    assert lines[1].endswith("the bug is here")
+    assert lines[2].startswith("shortcut path: first wrong gradient walking backward at "
+                               "'layer1.0.downsample.0' (Conv2d): it already receives a wrong")
+    assert lines[3].startswith("main path: first wrong gradient walking backward at 'conv1'")
+    assert len(lines) == 4  # the block itself is not named: a module inside it is to blame
 
 
 def test_a_block_whose_modules_are_right_is_blamed_for_its_sum():
     lines = locate_in_network(records(dx_wrong={"layer1.0": 0.5}), records(), ORDER,
                               ["layer1.0"], TYPES, 1e-7)
-    assert lines == [
+    assert lines[1] == (
         "shortcut path: first wrong gradient walking backward at 'layer1.0' (BasicBlock): its "
-        "incoming gradient is right, but not what it returns (relative error dx 5.0e-01); every "
-        "module inside it is right, so the sum of its residual-branch and shortcut gradients "
-        "is not"]
+        "incoming gradient is right but what it returns is not (relative error dx 5.0e-01): the "
+        "bug is here; every module inside it is right, so the sum of its residual-branch and "
+        "shortcut gradients is not")
 
 
 def test_a_module_the_walk_skips_is_named():
     lines = locate_in_network(records(skip=("conv1",)), records(), ORDER, ["layer1.0"], TYPES, 1e-7)
-    assert lines == ["main path: first wrong gradient walking backward at 'conv1' (Conv2d): its "
+    assert lines == ["the first module to blame walking backward from the loss is 'conv1' "
+                     "(Conv2d, main path)",
+                     "main path: first wrong gradient walking backward at 'conv1' (Conv2d): its "
                      "backward was never called: the walk back skips it"]

@@ -129,18 +129,23 @@ def _config_in(folder):
 
 
 def find_assignment_dir(name, assignments_dir=None):
-    """The folder holding the configuration of assignment ``name`` (an id or a path)."""
-    candidates = [Path(name)]
+    """The folder holding the configuration of assignment ``name``: a folder given by path, or
+    the folder of that id in ``assignments_dir`` (default: ``./<id>``, ``./assignments/<id>``,
+    the ``assignments`` folder beside the package, or the current folder of a student release)."""
+    explicit = Path(name)
+    if explicit.is_dir() and _config_in(explicit) is not None and (
+            explicit.is_absolute() or len(explicit.parts) > 1 or name in (".", "..")):
+        return explicit.resolve()
     if assignments_dir is not None:
-        candidates.append(Path(assignments_dir) / name)
+        candidates = [Path(assignments_dir) / name]
     else:
-        candidates += [Path.cwd() / name, default_assignments_dir() / name, Path.cwd()]
+        candidates = [Path.cwd() / name, default_assignments_dir() / name, Path.cwd()]
     for folder in candidates:
         config = _config_in(folder) if folder.is_dir() else None
-        if config is not None and (folder != Path.cwd() or _read(config).get("id") == name):
+        if config is not None and _read(config).get("id") == name:
             return folder.resolve()
     where = ", ".join(str(c) for c in candidates)
-    raise ConfigError(f"assignment {name!r} not found: no assignment.toml in {where}")
+    raise ConfigError(f"assignment {name!r} not found: no assignment.toml with id {name!r} in {where}")
 
 
 def _read(path):

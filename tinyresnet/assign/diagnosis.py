@@ -299,7 +299,7 @@ def _path_of(name, blocks):
 
 
 def locate_in_network(records, expected, order, blocks, types, tol):
-    """Where a whole network's backward first goes wrong, walking back from the loss.
+    """Where a whole network's backward goes wrong, walking back from the loss.
 
     Parameters
     ----------
@@ -309,47 +309,62 @@ def locate_in_network(records, expected, order, blocks, types, tol):
     blocks : names of the residual blocks; types : {module name: class name}
     tol : allowed relative error
 
-    A module is to blame when the gradient it receives is right and one it produces (its dx or
-    a parameter's) is wrong, or when backward never reached it; a block is blamed only when none
-    of its own modules is (then the sum of its branch and shortcut gradients is wrong).  Returns
-    one line per path (main, residual, shortcut) with the first module to blame on it; an empty
-    list when every recorded gradient agrees.
+    A module's gradient is wrong when its dx or a parameter's gradient is, or when backward never
+    reached it; it is *to blame* when, besides, the gradient it received is right.  A block counts
+    only when it is to blame and none of its own modules is (then the sum of its branch and
+    shortcut gradients is what is wrong).  Returns lines: the first module to blame, then, for
+    each path (main, residual branches, shortcuts), the first module whose gradient is wrong and
+    whether the error starts there.  An empty list when every recorded gradient agrees.
     """
-    culprits = []
+    wrong = []  # (name, to blame, what)
     for name in order:
         ref, mine = expected.get(name), records.get(name)
         if ref is None:
             continue
         if mine is None:
-            culprits.append((name, "its backward was never called: the walk back skips it"))
+            wrong.append((name, True, "its backward was never called: the walk back skips it"))
             continue
-        if _wrong(mine.get("dy"), ref.get("dy"), tol) is not None:
-            continue
-        wrong = []
+        bad = []
         dx_error = _wrong(mine.get("dx"), ref.get("dx"), tol)
         if dx_error is not None:
-            wrong.append(f"dx {dx_error:.1e}" if np.isfinite(dx_error) else "dx (missing or "
-                         f"wrong shape)")
+            bad.append(f"dx {dx_error:.1e}" if np.isfinite(dx_error) else "dx (missing or of the "
+                       "wrong shape)")
         for param, g in (ref.get("grads") or {}).items():
             error = _wrong((mine.get("grads") or {}).get(param), g, tol)
             if error is not None:
-                wrong.append(f"d{param} {error:.1e}" if np.isfinite(error) else f"d{param} "
-                             f"(missing or wrong shape)")
-        if wrong:
-            culprits.append((name, "its incoming gradient is right, but not what it returns "
-                                   "(relative error " + ", ".join(wrong) + ")"))
-    blamed = {n for n, _ in culprits}
-    lines, seen = [], set()
-    for name, why in culprits:
-        if name in blocks and any(other.startswith(name + ".") for other in blamed):
+                bad.append(f"d{param} {error:.1e}" if np.isfinite(error) else f"d{param} "
+                           f"(missing or of the wrong shape)")
+        if not bad:
             continue
+        dy_error = _wrong(mine.get("dy"), ref.get("dy"), tol)
+        if dy_error is None:
+            wrong.append((name, True, "its incoming gradient is right but what it returns is not "
+                                      "(relative error " + ", ".join(bad) + "): the bug is here"))
+        else:
+            wrong.append((name, False, "it already receives a wrong gradient (relative error "
+                                       f"{dy_error:.1e}): the error comes from later layers"))
+    blamed = {n for n, here, _ in wrong if here}
+    entries = []
+    for name, here, what in wrong:
+        if name in blocks:
+            if not here or any(other.startswith(name + ".") for other in blamed):
+                continue  # a block is wrong whenever a module inside it is: name the module
+            if "never called" not in what:
+                what += ("; every module inside it is right, so the sum of its residual-branch "
+                         "and shortcut gradients is not")
+        entries.append((name, here, what))
+    if not entries:
+        return []
+    lines = []
+    first = next(((n, w) for n, here, w in entries if here), None)
+    if first is not None:
+        lines.append(f"the first module to blame walking backward from the loss is '{first[0]}' "
+                     f"({types.get(first[0], 'module')}, {_path_of(first[0], blocks)})")
+    seen = set()
+    for name, here, what in entries:
         path = _path_of(name, blocks)
-        if path in seen:
-            continue
-        seen.add(path)
-        if name in blocks and "never called" not in why:
-            why += ("; every module inside it is right, so the sum of its residual-branch and "
-                    "shortcut gradients is not")
-        lines.append(f"{path}: first wrong gradient walking backward at '{name}' "
-                     f"({types.get(name, 'module')}): {why}")
+        if path not in seen:
+            seen.add(path)
+            lines.append(f"{path}: first wrong gradient walking backward at '{name}' "
+                         f"({types.get(name, 'module')}): {what}")
     return lines
