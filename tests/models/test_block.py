@@ -128,7 +128,38 @@ def test_backward_without_forward_is_refused():
         BasicBlock(2, 2).backward(np.ones((1, 2, 2, 2), dtype=np.float32))
 
 
-def test_residual_blocks_in_depth_order():
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "cifar_resnet20", "preact_cifar_resnet20"])
+def test_split_adds_up_for_every_block_of_a_network(name, rng, monkeypatch):
+    """For every block: shortcut part + branch part = the block's input gradient, and through an
+    identity shortcut the part is exactly the gradient at the sum (dy masked by the output ReLU,
+    or dy itself in a pre-activation block)."""
+    model = models.get_model(name, num_classes=10).double().eval()
+    seen = {}  # block name -> [output, dy, dx]
+    for block_name, block in models.residual_blocks(model):
+        def recording_forward(x, forward=block.forward, block_name=block_name):
+            seen[block_name] = [forward(x)]
+            return seen[block_name][0]
+
+        def recording_backward(dy, backward=block.backward, block_name=block_name):
+            seen[block_name] += [dy, backward(dy)]
+            return seen[block_name][2]
+        monkeypatch.setattr(block, "forward", recording_forward)
+        monkeypatch.setattr(block, "backward", recording_backward)
+    y = model(rng.standard_normal((2, 3, 32, 32)))
+    model.backward(rng.standard_normal(y.shape))
+    identities = 0
+    for block_name, block in models.residual_blocks(model):
+        out, dy, dx = seen[block_name]
+        np.testing.assert_allclose(block.grad_shortcut + block.grad_branch, dx, rtol=1e-12,
+                                   atol=1e-15, err_msg=block_name)
+        if block.downsample is None:
+            identities += 1
+            expected = dy if block.preact else dy * (out > 0)
+            np.testing.assert_array_equal(block.grad_shortcut, expected, err_msg=block_name)
+    assert identities == len(seen) - {"resnet18": 3, "resnet50": 4}.get(name, 2)
+
+
+def test_residual_blocks_in_depth_order(skip_init):
     names = [name for name, _ in models.residual_blocks(models.resnet18())]
     assert names == [f"layer{i}.{j}" for i in range(1, 5) for j in range(2)]
     names = [name for name, _ in models.residual_blocks(models.cifar_resnet20())]
