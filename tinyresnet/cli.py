@@ -377,7 +377,7 @@ def build_parser():
     g.add_argument("--batch-size", type=int, default=64, help="images per step. Default: 64")
     g.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="sgd",
                    help="Default: sgd")
-    g.add_argument("--lr", type=float, default=0.1, help="peak learning rate. Default: 0.1")
+    g.add_argument("--lr", type=float, default=0.1, help="peak learning rate (about 1e-3 suits adam/adamw). Default: 0.1")
     g.add_argument("--momentum", type=float, default=0.9, help="SGD momentum. Default: 0.9")
     g.add_argument("--nesterov", action="store_true", help="SGD with Nesterov momentum")
     g.add_argument("--weight-decay", type=float, default=5e-4,
