@@ -24,7 +24,7 @@ CASES = {
     # relu_backward's tests run relu_forward first, so they hit the loop as well
     "infinite_loop": (ACTIVATION, "\n\ndef relu_forward(x):\n    while True:\n        pass\n",
                       {"relu_forward", "relu_backward"},
-                      "time limit of 2 s exceeded while running this case (an infinite loop, or "
+                      "time limit of 1 s exceeded while running this case (an infinite loop, or "
                       "far too slow an implementation?) (at tinyresnet/functional/activation.py"),
     "alarm_blocked_loop": (ACTIVATION, (
         "\nimport signal as _signal\n\n\ndef relu_backward(dy, cache):\n"
@@ -67,7 +67,7 @@ def graded(builds, tmp_path_factory, monkeypatch_module):
             z.write(path, "alice-A1/" + path.relative_to(zipped).as_posix())
     for twin in ("twin_a", "twin_b"):
         mutate(solution_submission(a1, subs / twin), CONV, CASES_DX_HALF)
-    done = grade("A1", subs, bundle=a1.instructor, out_dir=root / "out", time_limit_s=2, jobs=2)
+    done = grade("A1", subs, bundle=a1.instructor, out_dir=root / "out", time_limit_s=1, jobs=2)
     results = {r.name: r for r in done.results}
     feedback = {n: (root / "out" / "feedback" / f"{n}.txt").read_text() for n in results}
     return results, feedback, a1

@@ -104,6 +104,27 @@ def _import_package(spec, harness, emit):
                              f"unimplemented release version"})
 
 
+class _LazyStore(dict):
+    """The reference data, each array read from the .npz on first use (a case needs only its
+    own; reading a large bundle whole would cost every worker start a second)."""
+
+    def __init__(self, npz):
+        super().__init__()
+        self._npz, self._keys = npz, set(npz.files)
+
+    def __contains__(self, key):
+        return key in self._keys
+
+    def __missing__(self, key):
+        if key not in self._keys:
+            raise KeyError(key)
+        value = self[key] = self._npz[key]
+        return value
+
+    def get(self, key, default=None):
+        return self[key] if key in self._keys else default
+
+
 def _load_suite(path, visibility):
     spec = importlib.util.spec_from_file_location(f"_assign_{visibility}_tests", path)
     module = importlib.util.module_from_spec(spec)
@@ -129,8 +150,7 @@ def main(spec_path):
         return 0
     suites = []
     for entry in spec["suites"]:
-        with np.load(entry["data"], allow_pickle=False) as data:
-            store = {k: data[k] for k in data.files}
+        store = _LazyStore(np.load(entry["data"], allow_pickle=False))
         suites.append((_load_suite(entry["path"], entry["visibility"]), store, entry["visibility"]))
     skip = set(spec.get("skip", []))
     editable = spec["editable"]
