@@ -1,5 +1,6 @@
 """The tinyresnet command: --help everywhere, train/eval/predict end to end, summary, gradcheck,
 and one clear line on stderr (exit status 2) for each error a user can make."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -227,3 +228,15 @@ def test_console_entry_point_runs_as_a_module():
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "unknown model 'resnet7'" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.slow
+def test_default_train_reaches_97_percent_on_the_digits(tmp_path, capsys):
+    """The README's figure: `tinyresnet train` with no options (a few minutes on 2 cores)."""
+    code, out, err = run_cli(capsys, "train", "--out", tmp_path, "--no-progress")
+    assert code == 0, err
+    final = read_checkpoint(tmp_path / "last.npz")
+    assert final.epoch == 20
+    with open(tmp_path / "history.jsonl") as f:
+        last = [line for line in f if line.strip()][-1]
+    assert json.loads(last)["val_acc1"] >= 97.0, out
