@@ -1,4 +1,5 @@
-"""The ``tinyresnet`` command: train, eval, predict, summary, gradcheck.
+"""The ``tinyresnet`` command: train, eval, predict, summary, gradcheck (and the course
+assignments' assign, check, grade, from tinyresnet.assign).
 
     tinyresnet train                                  # CIFAR ResNet-20 on the built-in digits
     tinyresnet train --dataset cifar10 --data ~/data --epochs 160 --schedule multistep
@@ -486,6 +487,10 @@ def build_parser():
                         "Default: 1e-9")
     p.add_argument("--seed", type=int, default=0, help="Default: 0")
     p.set_defaults(func=cmd_gradcheck)
+
+    # Course assignments: listed here for --help; main() hands their arguments to tinyresnet.assign.
+    for name, what in _ASSIGN_COMMANDS.items():
+        sub.add_parser(name, help=what, add_help=False).add_argument("rest", nargs="*")
     return parser
 
 
@@ -493,10 +498,24 @@ def _one_line(error):
     return " ".join(str(error).split()) or type(error).__name__
 
 
+_ASSIGN_COMMANDS = {
+    "assign": "course assignments: assign build A1 writes the student release (tinyresnet.assign)",
+    "check": "check your assignment work, part by part: check A1",
+    "grade": "grade a folder of assignment submissions: grade A1 SUBMISSIONS/",
+}
+
+
 def main(argv=None):
     """Run the command line; returns the exit status (0 ok, 1 check failed, 2 error, 130 Ctrl-C)."""
     from .train import CheckpointError
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in _ASSIGN_COMMANDS:
+        from .assign.cli import main as assign_main
+
+        if argv[0] == "assign":
+            return assign_main(argv[1:], prog="tinyresnet assign")
+        return assign_main(argv, prog="tinyresnet")
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)

@@ -9,7 +9,7 @@ import sys
 from tinyresnet.assign.check import check
 from tinyresnet.assign.release import package_root
 
-from .conftest import REDUCED, untouched_submission
+from .conftest import untouched_submission
 
 
 def tree_hash(folder):
@@ -82,6 +82,17 @@ def test_command_line_grade_writes_csv_feedback_and_gradescope(builds, tmp_path)
 
 def test_command_line_errors_are_one_clear_line(tmp_path):
     out = run(["build", "A9", "--out", str(tmp_path)], tmp_path)
-    assert out.returncode == 1
-    assert out.stderr.startswith("error: assignment 'A9' not found")
-    assert REDUCED  # the reduced configurations are what the other tests grade with
+    assert out.returncode == 2
+    assert out.stderr.startswith("python -m tinyresnet.assign build: error: assignment 'A9' not found")
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_the_tinyresnet_command_forwards_assign_check_and_grade(builds, tmp_path, capsys):
+    from tinyresnet.cli import main
+
+    folder = completed_release(builds["A2"], tmp_path / "A2")
+    assert main(["check", "A2", "--dir", str(folder), "--part", "projection_shortcut"]) == 0
+    out = capsys.readouterr().out
+    assert "projection_shortcut" in out and "8.00 / 8" in out
+    assert main(["assign", "build", "A9", "--out", str(tmp_path)]) == 2
+    assert "tinyresnet assign build: error: assignment 'A9' not found" in capsys.readouterr().err

@@ -79,6 +79,7 @@ def main(argv=None, prog="python -m tinyresnet.assign"):
             print(f"{len(run.results)} submissions graded: {run.csv_path}, feedback in "
                   f"{run.out_dir / 'feedback'}")
     except (ConfigError, MarkerError, BuildError, SubmissionError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        # one line, exit status 2: the convention of the tinyresnet command
+        print(f"{prog} {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
     return 0
