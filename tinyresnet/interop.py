@@ -79,7 +79,9 @@ def save_npz(state_dict, path):
     for k, v in state_dict.items():
         a = np.asarray(to_numpy(v))
         if a.dtype.kind not in "biuf":
-            raise TypeError(f"interop.save_npz: {k!r} has dtype {a.dtype}; only numeric arrays are saved")
+            raise TypeError(
+                f"interop.save_npz: {k!r} has dtype {a.dtype}; only numeric arrays are saved"
+            )
         arrays[k] = a
     np.savez(path, **arrays)
 
@@ -119,7 +121,8 @@ def load_weights(model, source, strict=True):
             state_dict = load_npz(path)
         elif path.endswith((".pth", ".pt")):
             torch = _import_torch("load_weights")
-            state_dict = state_dict_from_torch(torch.load(path, map_location="cpu", weights_only=True))
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+            state_dict = state_dict_from_torch(loaded)
         else:
             raise ValueError(f"interop.load_weights: expected a .npz or .pth file, got {path!r}")
     return model.load_state_dict(state_dict, strict=strict)

@@ -72,7 +72,7 @@ class ResidualBlock(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} does not implement branch_backward")
 
     def shortcut_forward(self, x):
-        """s(x): the identity, or ``downsample(x)`` (projection, or option A's subsample-and-pad)."""
+        """s(x): the identity, or ``downsample(x)`` (projection, or option A's subsample+pad)."""
         # BEGIN SOLUTION shortcut_forward
         return x if self.downsample is None else self.downsample(x)
         # END SOLUTION

@@ -110,7 +110,8 @@ class CifarResNet(FeatureNetwork):
         return final + [self.avgpool, self.flatten, self.fc]
 
     def extra_repr(self):
-        return f"depth={self.depth}, shortcut={self.shortcut!r}" + ("" if self.skip else ", skip=False")
+        plain = "" if self.skip else ", skip=False"
+        return f"depth={self.depth}, shortcut={self.shortcut!r}{plain}"
 
 
 def cifar_resnet(depth, num_classes=10, shortcut="A", skip=True, preact=False, **kwargs):

@@ -83,7 +83,9 @@ class _PreActBlock(ResidualBlock):
         gradient, so the two results add up to the backward of the sum.  bn1's parameters get
         the gradient of the sum, as from a single backward."""
         mask, bn_cache = self.relu1._pop_cache(), self.bn1._pop_cache()
-        grad_branch, dgamma_b, dbeta_b = F.batchnorm2d_backward(F.relu_backward(da_branch, mask), bn_cache)
+        grad_branch, dgamma_b, dbeta_b = F.batchnorm2d_backward(
+            F.relu_backward(da_branch, mask), bn_cache
+        )
         grad_shortcut, dgamma_s, dbeta_s = F.batchnorm2d_backward(
             F.relu_backward(da_shortcut, mask), bn_cache
         )

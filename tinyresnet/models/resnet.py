@@ -57,7 +57,7 @@ class BasicBlock(ResidualBlock):
                 f"base_width={base_width}"
             )
         if dilation > 1:
-            raise NotImplementedError("BasicBlock: dilation > 1 is not supported (as in torchvision)")
+            raise NotImplementedError("BasicBlock: dilation > 1 is not supported (torchvision too)")
         if downsample is not None and not skip:
             raise ValueError("BasicBlock: a plain block (skip=False) has no shortcut to downsample")
         if _needs_projection(inplanes, planes, stride, downsample, skip):
@@ -250,7 +250,7 @@ class ResNet(FeatureNetwork):
         # END SOLUTION
 
     def feature_stages(self):
-        """stem (stride 2, before the max-pool), layer1 (4), layer2 (8), layer3 (16), layer4 (32)."""
+        """stem (stride 2, before the max-pool), layer1 (4), layer2 (8), layer3 (16), layer4 (32)"""
         stem = [self.conv1] if self.preact else [self.conv1, self.bn1, self.relu]
         return [
             ("stem", stem),

@@ -42,7 +42,8 @@ class ShortcutA(nn.Module):
         check_array(x, "ShortcutA", ndim=4)
         if x.shape[1] != self.in_channels:
             raise ValueError(
-                f"ShortcutA: expected input with {self.in_channels} channels, got shape {tuple(x.shape)}"
+                f"ShortcutA: expected input with {self.in_channels} channels, "
+                f"got shape {tuple(x.shape)}"
             )
         # BEGIN SOLUTION shortcut_a_forward
         xp = get_array_module(x)

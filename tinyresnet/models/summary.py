@@ -90,7 +90,8 @@ def _batchnorm(m, shape):
 def _conv(m, shape):
     if len(shape) != 4 or shape[1] != m.in_channels:
         raise ValueError(
-            f"conv2d: expected input with {m.in_channels} channels, shape (N, {m.in_channels}, H, W), "
+            f"conv2d: expected input with {m.in_channels} channels, "
+            f"shape (N, {m.in_channels}, H, W), "
             f"got shape {shape}"
         )
     Ho, Wo = F.conv_output_shape(shape, m.kernel_size, m.stride, m.padding, m.dilation, "conv2d")
@@ -125,7 +126,9 @@ def _linear(m, shape):
 
 def _shortcut_a(m, shape):
     if len(shape) != 4 or shape[1] != m.in_channels:
-        raise ValueError(f"ShortcutA: expected input with {m.in_channels} channels, got shape {shape}")
+        raise ValueError(
+            f"ShortcutA: expected input with {m.in_channels} channels, got shape {shape}"
+        )
     s = m.stride
     return (shape[0], m.out_channels, -(-shape[2] // s), -(-shape[3] // s)), 0
 
@@ -155,7 +158,9 @@ def summary(model, input_shape):
     if len(input_shape) == 3:
         input_shape = (1,) + input_shape
     if len(input_shape) != 4:
-        raise ValueError(f"summary: input_shape must be (C, H, W) or (N, C, H, W), got {input_shape}")
+        raise ValueError(
+            f"summary: input_shape must be (C, H, W) or (N, C, H, W), got {input_shape}"
+        )
     params = model.parameters()
     reference = params[0].data if params else None
     xp = get_array_module(reference)
@@ -178,7 +183,9 @@ def summary(model, input_shape):
                 shape, macs = rule(m, tuple(x.shape))
                 y = placeholder(shape)
             own = sum(int(p.size) for p in m._parameters.values() if p is not None)
-            rows.append(LayerSummary(names[id(m)], type(m).__name__, tuple(y.shape), own, int(macs)))
+            rows.append(
+                LayerSummary(names[id(m)], type(m).__name__, tuple(y.shape), own, int(macs))
+            )
             return y
 
         return forward
