@@ -2,7 +2,13 @@
 ``grads = op_backward(dy, cache)``.  One file per family; naive loop references sit beside the
 fast conv and max-pool."""
 from .activation import relu_backward, relu_forward
-from .conv import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_forward_naive
+from .conv import (
+    conv2d_backward,
+    conv2d_backward_naive,
+    conv2d_forward,
+    conv2d_forward_naive,
+    set_im2col_recompute,
+)
 from .dropout import dropout_backward, dropout_forward
 from .im2col import col2im, conv_output_shape, im2col
 from .linear import flatten_backward, flatten_forward, linear_backward, linear_forward
@@ -23,6 +29,7 @@ from .residual import add_backward, add_forward
 __all__ = [
     "im2col", "col2im", "conv_output_shape",
     "conv2d_forward", "conv2d_backward", "conv2d_forward_naive", "conv2d_backward_naive",
+    "set_im2col_recompute",
     "batchnorm2d_forward", "batchnorm2d_backward",
     "relu_forward", "relu_backward",
     "maxpool2d_forward", "maxpool2d_backward", "maxpool2d_forward_naive", "maxpool2d_backward_naive",

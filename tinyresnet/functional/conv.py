@@ -17,12 +17,104 @@ collects the gradient of each output whose window covered it.
 
 The output y is returned with channel-major memory (a transposed view of the (F, N, Ho, Wo) product),
 so no copy is made; NumPy ufuncs keep that memory order, and the next im2col reads it for free.
+
+Fast paths, each tested equal to the loop references (``conv2d_forward_naive``):
+
+* 1x1 convolutions (ResNet's bottlenecks and projections) skip im2col: their columns are the input
+  pixels, a free view of a channel-major x; a strided one slices first and copies only the pixels
+  it reads.
+* For stride 1, dx is computed as the full convolution of dy with the flipped, transposed kernel
+  (``_full_conv_input_grad``) instead of ``col2im(W^T dY)``; see there why it is faster.
+* Memory: by default the forward keeps x, not its columns, and backward unfolds x again
+  (``set_im2col_recompute``); columns that live within one call go to a reused scratch buffer
+  (``im2col._workspace``) instead of fresh tens of megabytes per call.
 """
 from ..backend import get_array_module
 from ._validate import check_array, check_same_dtype, check_window_args
-from .im2col import col2im, conv_output_shape, im2col
+from .im2col import _workspace, col2im, conv_output_shape, im2col
 
-__all__ = ["conv2d_forward", "conv2d_backward", "conv2d_forward_naive", "conv2d_backward_naive"]
+__all__ = [
+    "conv2d_forward", "conv2d_backward", "conv2d_forward_naive", "conv2d_backward_naive",
+    "set_im2col_recompute",
+]
+
+_recompute = True
+
+
+def set_im2col_recompute(enabled):
+    """Choose what conv2d_forward keeps for the backward pass; returns the previous setting.
+
+    True (the default): keep the input x and unfold it again in backward.  The columns of a kxk
+    convolution are k*k times larger than x (9x for 3x3), so keeping them for every layer of a
+    network costs about 9x its activations' memory (gigabytes for CIFAR ResNet-56 at batch 128);
+    recomputing them costs one more im2col per layer, a copy, cheap next to the matrix products.
+
+    False: keep the columns, which saves that copy when memory is plentiful.
+
+    1x1 convolutions keep their input pixels either way: they have no columns to unfold.
+    """
+    global _recompute
+    previous, _recompute = _recompute, bool(enabled)
+    return previous
+
+
+def _is_pointwise(w, padding):
+    """A 1x1 kernel without padding: the convolution is a plain matrix product over pixels."""
+    return w.shape[2:] == (1, 1) and tuple(padding) == (0, 0)
+
+
+def _pixels(x, stride):
+    """The (C, N*Ho*Wo) matrix of a 1x1 convolution's input pixels, taken every stride-th.
+
+    Free (a view) when x has channel-major memory and stride 1; a strided 1x1 convolution slices
+    first, so it copies only the Ho*Wo pixels it reads, not an im2col of the whole input.
+    """
+    (sh, sw) = stride
+    x_cn = x.transpose(1, 0, 2, 3)[:, :, ::sh, ::sw]
+    return x_cn.reshape(x_cn.shape[0], -1)
+
+
+def _full_padding(w, stride, padding, dilation):
+    """The padding of dx's full convolution, when dx can be computed as one (else None).
+
+    With stride 1, dx is dy convolved with the kernel flipped in space and transposed in its
+    channels, padded by d*(k-1) - p: every input pixel gathers the outputs whose window held it.
+    That needs d*(k-1) >= p, true of every usual padding ("same" convolutions included).
+    """
+    kh, kw = w.shape[2:]
+    (dh, dw), (ph, pw) = dilation, padding
+    if tuple(stride) != (1, 1) or dh * (kh - 1) < ph or dw * (kw - 1) < pw:
+        return None
+    return dh * (kh - 1) - ph, dw * (kw - 1) - pw
+
+
+def _full_conv_input_grad(dy, w, x_shape, full_padding, dilation):
+    """dx of a stride-1 convolution as the full convolution of dy (see _full_padding).
+
+    Faster than col2im(W^T dY): its product has the long inner dimension F*kh*kw instead of F
+    (BLAS runs a small-K product at a fraction of its speed, most so for ResNet's 16-channel
+    CIFAR layers), im2col's copies replace col2im's read-modify-write additions, and dx comes out
+    of the product directly, channel-major, without a padded buffer.
+    """
+    F, C, kh, kw = w.shape
+    N, _, H, W = x_shape
+    w_t = w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1].reshape(C, F * kh * kw)
+    scratch = _workspace(dy, (F * kh * kw, N * H * W))
+    cols = im2col(dy, (kh, kw), 1, full_padding, dilation, out=scratch)
+    return (w_t @ cols).reshape(C, N, H, W).transpose(1, 0, 2, 3)
+
+
+def _unpixels(dcols, x_shape, stride):
+    """Adjoint of _pixels: the (C, N*Ho*Wo) gradient back on the pixels it came from, 0 elsewhere."""
+    xp = get_array_module(dcols)
+    N, C, H, W = x_shape
+    (sh, sw) = stride
+    if (sh, sw) == (1, 1):
+        return dcols.reshape(C, N, H, W).transpose(1, 0, 2, 3)
+    dx = xp.zeros((C, N, H, W), dtype=dcols.dtype)
+    sub = dx[:, :, ::sh, ::sw]
+    sub[...] = dcols.reshape(sub.shape)
+    return dx.transpose(1, 0, 2, 3)
 
 
 def _check_conv_args(x, w, b, stride, padding, dilation):
@@ -65,12 +157,22 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     N = x.shape[0]
     Ho, Wo = conv_output_shape(x.shape, (kh, kw), stride, padding, dilation)
 
-    cols = im2col(x, (kh, kw), stride, padding, dilation)  # (K, P)
+    if _is_pointwise(w, padding):
+        cols = _pixels(x, stride)  # (C, P): a 1x1 convolution's columns are the input pixels
+        saved = cols
+    elif _recompute:
+        # keep x, not its kh*kw times larger columns, which die with this call in a reused buffer
+        scratch = _workspace(x, (C * kh * kw, N * Ho * Wo))
+        cols = im2col(x, (kh, kw), stride, padding, dilation, out=scratch)
+        saved = x
+    else:
+        cols = im2col(x, (kh, kw), stride, padding, dilation)  # (K, P)
+        saved = cols
     y = w.reshape(F, -1) @ cols  # (F, P): the whole batch in one GEMM
     if b is not None:
         y += b[:, None]
     y = y.reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3)
-    cache = (cols, x.shape, w, b is not None, stride, padding, dilation)
+    cache = (saved, x.shape, w, b is not None, stride, padding, dilation)
     return y, cache
     # END SOLUTION
 
@@ -90,13 +192,26 @@ def conv2d_backward(dy, cache):
     db : array (F,), or None when the forward had no bias
     """
     # BEGIN SOLUTION conv_backward
-    cols, x_shape, w, has_bias, stride, padding, dilation = cache
-    F = w.shape[0]
+    saved, x_shape, w, has_bias, stride, padding, dilation = cache
+    xp = get_array_module(dy)
+    F, K = w.shape[0], w[0].size
     dy2 = dy.transpose(1, 0, 2, 3).reshape(F, -1)  # (F, P); free when dy is channel-major
+    if saved.ndim == 4:  # the forward kept x, not its columns: unfold it again
+        scratch = _workspace(dy, (K, dy2.shape[1]))
+        cols = im2col(saved, w.shape[2:], stride, padding, dilation, out=scratch)
+    else:
+        cols = saved
     dw = (dy2 @ cols.T).reshape(w.shape)
     db = dy2.sum(axis=1) if has_bias else None
-    dcols = w.reshape(F, -1).T @ dy2  # (K, P)
-    dx = col2im(dcols, x_shape, w.shape[2:], stride, padding, dilation)
+    if _is_pointwise(w, padding):
+        dx = _unpixels(w.reshape(F, -1).T @ dy2, x_shape, stride)
+    elif _full_padding(w, stride, padding, dilation) is not None:
+        dx = _full_conv_input_grad(dy, w, x_shape, _full_padding(w, stride, padding, dilation),
+                                   dilation)
+    else:
+        # W^T dY into the scratch buffer: recomputed columns there are spent once dw is out
+        dcols = xp.matmul(w.reshape(F, -1).T, dy2, out=_workspace(dy, (K, dy2.shape[1])))
+        dx = col2im(dcols, x_shape, w.shape[2:], stride, padding, dilation)
     return dx, dw, db
     # END SOLUTION
 

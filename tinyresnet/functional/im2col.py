@@ -15,10 +15,15 @@ kh*kw kernel taps the strided slice ``xp[:, :, i*d : ... : s, j*d : ... : s]`` i
 no Python loop over the batch or the output pixels.  ``col2im`` is the adjoint: the same slices, with
 ``+=`` instead of ``=``, because overlapping windows add their gradients.
 """
+import math
+import threading
+
 from ..backend import get_array_module
 from ._validate import check_array, check_window_args, window_output_size
 
 __all__ = ["im2col", "col2im", "conv_output_shape"]
+
+_workspaces = threading.local()  # per thread: (array module, device, dtype) -> a flat buffer
 
 
 def conv_output_shape(x_shape, kernel_size, stride=1, padding=0, dilation=1, op="im2col"):
@@ -40,13 +45,32 @@ def _tap(i, j, Ho, Wo, stride, dilation):
     )
 
 
-def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
+def _workspace(x, shape):
+    """A scratch array of ``shape`` and x's dtype and device, reused from call to call.
+
+    For columns that live only within one op call (conv2d's columns when they are recomputed,
+    and the column gradient in its backward).  A fresh array of that size is tens of megabytes
+    that the OS must map and zero page by page on first touch, on every call; reusing one buffer
+    per thread skips that, at the price of keeping the largest one alive between calls.
+    """
+    xp = get_array_module(x)
+    size = math.prod(shape)
+    key = (xp.__name__, str(getattr(x, "device", "cpu")), x.dtype.str)
+    buffer = _workspaces.__dict__.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = xp.empty(size, dtype=x.dtype)
+        _workspaces.__dict__[key] = buffer
+    return buffer[:size].reshape(shape)
+
+
+def im2col(x, kernel_size, stride=1, padding=0, dilation=1, out=None):
     """Unfold the receptive fields of x into columns.
 
     Parameters
     ----------
     x : array (N, C, H, W)
     kernel_size, stride, padding, dilation : int or (int, int)
+    out : array (C*kh*kw, N*Ho*Wo), C-contiguous, to write the columns into; default a new one
 
     Returns
     -------
@@ -68,12 +92,20 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
         padded[:, :, ph : ph + H, pw : pw + W] = x_cn
     else:
         padded = x_cn
-    cols = xp.empty((C, kh, kw, N, Ho, Wo), dtype=x.dtype)
+    if out is None:
+        out = xp.empty((C * kh * kw, N * Ho * Wo), dtype=x.dtype)
+    elif out.shape != (C * kh * kw, N * Ho * Wo) or not out.flags.c_contiguous:
+        raise ValueError(
+            f"im2col: out must be a C-contiguous array of shape {(C * kh * kw, N * Ho * Wo)}, "
+            f"got shape {tuple(out.shape)}"
+            + ("" if out.flags.c_contiguous else " (not C-contiguous)")
+        )
+    cols = out.reshape(C, kh, kw, N, Ho, Wo)
     for i in range(kh):
         for j in range(kw):
             rows, columns = _tap(i, j, Ho, Wo, stride, dilation)
             cols[:, i, j] = padded[:, :, rows, columns]
-    return cols.reshape(C * kh * kw, N * Ho * Wo)
+    return out
 
 
 def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):

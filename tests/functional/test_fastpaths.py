@@ -1,0 +1,198 @@
+"""Every fast path of the functional ops against the naive loop references and the generic path.
+
+The fast paths (see docs/performance.md): conv2d's 1x1 convolutions as a plain matrix product
+(strided ones slicing first), its input gradient as a full convolution for stride 1, the im2col
+recompute switch and the reused column buffer; max pooling over stride-phase planes with one
+scatter-add backward; batch norm on the channel-major (C, N*H*W) view.  Each is checked in float64
+to round-off against the naive reference, by gradient checks where the path is new, in float32 for
+dtype, and on inputs of both memory orders (plain NCHW, and the channel-major order the ops return).
+"""
+import numpy as np
+import pytest
+
+from tinyresnet import functional as F
+from tinyresnet.functional import conv as conv_module
+from tinyresnet.gradcheck import check_op
+
+from ._helpers import rel, spaced
+
+TIGHT = 1e-12  # float64, norm-wise relative
+
+
+@pytest.fixture(params=[True, False], ids=["recompute", "cache-columns"])
+def recompute(request):
+    previous = F.set_im2col_recompute(request.param)
+    yield request.param
+    F.set_im2col_recompute(previous)
+
+
+def channel_major(a):
+    """The same values with (C, N, H, W) memory, as conv2d, max-pool and batch norm return them."""
+    return np.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+
+
+def _conv_case(rng, x_shape, fo, k, dtype=np.float64):
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal((fo, x_shape[1]) + k).astype(dtype)
+    return x, w, rng.standard_normal(fo).astype(dtype)
+
+
+CONV_PATHS = [
+    # x shape, F, kernel, stride, padding, dilation: which fast path it takes
+    pytest.param((2, 3, 5, 6), 4, (1, 1), 1, 0, 1, id="1x1-matmul"),
+    pytest.param((2, 3, 7, 6), 4, (1, 1), 2, 0, 1, id="1x1-stride2-slice-first"),
+    pytest.param((2, 3, 7, 8), 2, (1, 1), (3, 2), 0, 1, id="1x1-stride3x2"),
+    pytest.param((2, 3, 5, 5), 2, (1, 1), 1, 1, 1, id="1x1-padded-generic"),
+    pytest.param((2, 3, 6, 5), 4, (3, 3), 1, 1, 1, id="3x3-full-conv-dx"),
+    pytest.param((1, 2, 7, 7), 3, (3, 2), 1, (0, 1), (2, 1), id="dilated-full-conv-dx"),
+    pytest.param((2, 2, 5, 5), 2, (3, 3), 1, (2, 0), 1, id="over-padded-col2im"),
+    pytest.param((2, 3, 9, 8), 4, (3, 3), 2, 1, 1, id="3x3-stride2-col2im"),
+    pytest.param((1, 3, 12, 11), 2, (7, 7), 2, 3, 1, id="7x7-stride2-stem"),
+]
+
+
+@pytest.mark.parametrize("memory", ["nchw", "channel-major"])
+@pytest.mark.parametrize("x_shape, fo, k, stride, padding, dilation", CONV_PATHS)
+def test_conv_paths_equal_naive(rng, recompute, memory, x_shape, fo, k, stride, padding, dilation):
+    x, w, b = _conv_case(rng, x_shape, fo, k)
+    if memory == "channel-major":
+        x = channel_major(x)
+    geometry = dict(stride=stride, padding=padding, dilation=dilation)
+    y, cache = F.conv2d_forward(x, w, b, **geometry)
+    y_naive, cache_naive = F.conv2d_forward_naive(x, w, b, **geometry)
+    assert rel(y, y_naive) < TIGHT
+    dy = rng.standard_normal(y.shape)
+    if memory == "channel-major":
+        dy = channel_major(dy)
+    for name, fast, naive in zip("xwb", F.conv2d_backward(dy, cache),
+                                 F.conv2d_backward_naive(dy, cache_naive)):
+        assert fast.shape == naive.shape, name
+        assert rel(fast, naive) < TIGHT, name
+
+
+@pytest.mark.parametrize("x_shape, fo, k, stride, padding, dilation", CONV_PATHS[:3] + CONV_PATHS[5:6])
+def test_conv_paths_gradcheck(rng, recompute, x_shape, fo, k, stride, padding, dilation):
+    x, w, b = _conv_case(rng, x_shape, fo, k)
+    report = check_op(F.conv2d_forward, F.conv2d_backward, (x, w, b),
+                      dict(stride=stride, padding=padding, dilation=dilation),
+                      names=["dx", "dw", "db"])
+    assert report.ok, str(report)
+
+
+def test_recompute_switch_gives_identical_results(rng):
+    """Same products on the same columns: keeping or recomputing them changes no bit."""
+    x, w, b = _conv_case(rng, (2, 3, 6, 6), 4, (3, 3))
+    dy = rng.standard_normal((2, 4, 3, 3))
+    results = {}
+    for setting in (True, False):
+        previous = F.set_im2col_recompute(setting)
+        try:
+            y, cache = F.conv2d_forward(x, w, b, stride=2, padding=1)
+            results[setting] = (y,) + F.conv2d_backward(dy, cache)
+        finally:
+            F.set_im2col_recompute(previous)
+    for kept, recomputed in zip(results[False], results[True]):
+        np.testing.assert_array_equal(kept, recomputed)
+
+
+def test_recompute_switch_decides_what_the_cache_holds(rng):
+    x, w, b = _conv_case(rng, (2, 3, 6, 6), 4, (3, 3))
+    previous = F.set_im2col_recompute(True)
+    try:
+        assert F.set_im2col_recompute(True) is True
+        _, cache = F.conv2d_forward(x, w, b, padding=1)
+        assert cache[0] is x  # the input, not its 9x larger columns
+        F.set_im2col_recompute(False)
+        _, cache = F.conv2d_forward(x, w, b, padding=1)
+        assert cache[0].shape == (3 * 9, 2 * 6 * 6)
+    finally:
+        F.set_im2col_recompute(previous)
+    assert conv_module._recompute is previous
+
+
+def test_reused_column_buffer_never_leaks_between_layers(rng, recompute):
+    """Two convolutions of different shapes forward, then backward in reverse order, as a network
+    runs them: the shared scratch buffer must not carry one layer's columns into the other."""
+    x1, w1, b1 = _conv_case(rng, (2, 3, 8, 8), 4, (3, 3))
+    w2 = rng.standard_normal((5, 4, 3, 3))
+    y1, c1 = F.conv2d_forward(x1, w1, b1, padding=1)
+    y2, c2 = F.conv2d_forward(y1, w2, None, stride=2, padding=1)
+    dy2 = rng.standard_normal(y2.shape)
+    dy1, dw2, _ = F.conv2d_backward(dy2, c2)
+    dx1, dw1, db1 = F.conv2d_backward(dy1, c1)
+    r1, n1 = F.conv2d_forward_naive(x1, w1, b1, padding=1)
+    r2, n2 = F.conv2d_forward_naive(r1, w2, None, stride=2, padding=1)
+    ndy1, ndw2, _ = F.conv2d_backward_naive(dy2, n2)
+    ndx1, ndw1, ndb1 = F.conv2d_backward_naive(ndy1, n1)
+    for fast, naive in [(y2, r2), (dw2, ndw2), (dx1, ndx1), (dw1, ndw1), (db1, ndb1)]:
+        assert rel(fast, naive) < TIGHT
+
+
+@pytest.mark.parametrize("x_shape, fo, k, stride, padding, dilation", CONV_PATHS)
+def test_conv_paths_float32(rng, recompute, x_shape, fo, k, stride, padding, dilation):
+    x, w, b = _conv_case(rng, x_shape, fo, k, dtype=np.float32)
+    y, cache = F.conv2d_forward(x, w, b, stride=stride, padding=padding, dilation=dilation)
+    grads = F.conv2d_backward(np.ones_like(y), cache)
+    assert y.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
+
+
+def test_im2col_into_a_given_buffer(rng):
+    x = rng.standard_normal((2, 3, 5, 5))
+    out = np.full((27, 2 * 3 * 3), np.nan)
+    cols = F.im2col(x, 3, 2, 1, out=out)
+    assert cols is out
+    np.testing.assert_array_equal(cols, F.im2col(x, 3, 2, 1))
+    with pytest.raises(ValueError, match=r"im2col: out must be a C-contiguous array of shape \(27, 18\)"):
+        F.im2col(x, 3, 2, 1, out=np.empty((18, 27)).T)
+
+
+# ---- max pooling over phase planes ------------------------------------------------------------
+POOL_PATHS = [
+    pytest.param((2, 3, 11, 11), 3, 2, 1, 1, id="resnet-stem-3x3-stride2-pad1"),
+    pytest.param((1, 2, 9, 10), 2, 2, 0, 1, id="2x2-stride2"),
+    pytest.param((1, 2, 10, 9), (3, 2), (3, 1), (1, 1), 1, id="stride3x1"),
+    pytest.param((2, 1, 12, 12), 3, 2, 1, 2, id="dilated"),
+    pytest.param((1, 2, 7, 7), 3, 1, 1, 1, id="stride1"),
+    pytest.param((1, 1, 5, 5), 5, 5, 2, 1, id="one-window"),
+]
+
+
+@pytest.mark.parametrize("memory", ["nchw", "channel-major"])
+@pytest.mark.parametrize("shape, kernel_size, stride, padding, dilation", POOL_PATHS)
+def test_maxpool_equals_naive(rng, memory, shape, kernel_size, stride, padding, dilation):
+    x = spaced(rng, shape)
+    if memory == "channel-major":
+        x = channel_major(x)
+    y, cache = F.maxpool2d_forward(x, kernel_size, stride, padding, dilation)
+    y_naive, cache_naive = F.maxpool2d_forward_naive(x, kernel_size, stride, padding, dilation)
+    np.testing.assert_array_equal(y, y_naive)
+    dy = rng.standard_normal(y.shape)
+    np.testing.assert_array_equal(F.maxpool2d_backward(dy, cache),
+                                  F.maxpool2d_backward_naive(dy, cache_naive))
+
+
+@pytest.mark.parametrize("shape, kernel_size, stride, padding, dilation", POOL_PATHS)
+def test_maxpool_ties_go_to_the_first_maximum(shape, kernel_size, stride, padding, dilation):
+    """Integer values in a small range: many ties, which the naive scan breaks to the first."""
+    x = np.random.default_rng(1).integers(0, 3, shape).astype(np.float64)
+    y, cache = F.maxpool2d_forward(x, kernel_size, stride, padding, dilation)
+    y_naive, cache_naive = F.maxpool2d_forward_naive(x, kernel_size, stride, padding, dilation)
+    np.testing.assert_array_equal(y, y_naive)
+    dy = np.arange(y.size, dtype=np.float64).reshape(y.shape) + 1
+    np.testing.assert_array_equal(F.maxpool2d_backward(dy, cache),
+                                  F.maxpool2d_backward_naive(dy, cache_naive))
+
+
+def test_maxpool_nan_window_routes_its_gradient_to_its_last_nan():
+    """PyTorch's kernel takes an element when ``val > max or isnan(val)``: the last NaN wins."""
+    x = np.array([[np.nan, 1.0, np.nan, np.nan], [2.0, 3.0, 4.0, 0.0]]).reshape(1, 1, 2, 4)
+    y, cache = F.maxpool2d_forward(x, 2, 2)
+    assert np.isnan(y).all()
+    dx = F.maxpool2d_backward(np.array([[[[10.0, 20.0]]]]), cache)
+    np.testing.assert_array_equal(dx, [[[[10.0, 0, 0, 20.0], [0, 0, 0, 0]]]])
+
+
+def test_maxpool_float32(rng):
+    x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+    y, cache = F.maxpool2d_forward(x, 3, 2, 1)
+    assert y.dtype == F.maxpool2d_backward(np.ones_like(y), cache).dtype == np.float32
