@@ -119,7 +119,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     if b is not None:
         y = y - b[None, :, None, None]
     return y, cache
-""", "conv_forward", "conv_bias_ignored", message="without the bias"),
+""", "conv_forward", "bias_ignored", message="without the bias"),
     Mutation("conv_float32_upcast", "A1", CONV, """
 import numpy as _np
 _ref_conv2d_forward = conv2d_forward
@@ -150,7 +150,7 @@ def maxpool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1):
         xp = _np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
         y = _ref_maxpool2d_forward(xp, kernel_size, stride, 0, dilation)[0]
     return y, cache
-""", "maxpool_forward", None),
+""", "maxpool_forward", "maxpool_zero_padding", message="pad with -inf"),
     Mutation("relu_gradient_at_zero", "A1", RELU, """
 def relu_forward(x):
     return x * (x > 0), x
@@ -183,7 +183,7 @@ _ref_linear_forward = linear_forward
 def linear_forward(x, w, b=None):
     y, cache = _ref_linear_forward(x, w, b)
     return (y if b is None else y - b), cache
-""", "linear_forward", None),
+""", "linear_forward", "bias_ignored", message="without the bias"),
     Mutation("softmax_onehot_not_subtracted", "A1", LOSS, """
 def softmax_cross_entropy_backward(dloss, cache):
     p, targets = cache
@@ -319,7 +319,8 @@ def _relu_then_add(self, x):
 
 
 ResidualBlock.forward = _relu_then_add
-""", "block_forward", None, also=("block_backward",)),
+""", "block_forward", "block_relu_before_sum", also=("block_backward",),
+             message="ReLU before adding the shortcut"),
     Mutation("projection_without_stride", "A2", SHORTCUT, """
 
 def projection(in_planes, out_planes, stride=1, norm_layer=None):
@@ -337,7 +338,7 @@ def _pad_after(self, dy):
 
 
 ShortcutA.backward = _pad_after
-""", "shortcut_option_a", None),
+""", "shortcut_option_a", "option_a_channel_offset", message="zero channels"),
 ]
 
 A3 = [

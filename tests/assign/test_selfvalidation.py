@@ -4,6 +4,7 @@ student release earns zero on every graded part, only because its parts are not 
 import pytest
 
 from tinyresnet.assign.grade import grade
+from tinyresnet.assign.release import build
 
 from .conftest import REDUCED, solution_submission, untouched_submission
 
@@ -61,3 +62,15 @@ def test_grades_csv_lists_every_part(graded):
     assert lines[0].endswith("total,max,notes")
     rows = {line.split(",")[0]: line.split(",") for line in lines[1:]}
     assert rows["solution"][-3:-1] == ["90", "90"] and rows["untouched"][-3] == "0"
+
+
+@pytest.mark.slow
+def test_full_a3_reference_gets_full_marks_with_the_stated_accuracy(tmp_path):
+    """The real A3 configuration: ResNet-18/34/50 structures and gradient check, and 4 epochs of
+    training to the stated 93% on the digits (about a minute)."""
+    done = build("A3", tmp_path / "build")
+    solution_submission(done, tmp_path / "subs" / "solution")
+    run = grade("A3", tmp_path / "subs", bundle=done.instructor, out_dir=tmp_path / "out")
+    result = run.results[0]
+    assert result.score == result.max_score, (tmp_path / "out" / "feedback" / "solution.txt").read_text()
+    assert all(c["status"] == "pass" for p in result.parts for c in p.cases)  # nothing skipped

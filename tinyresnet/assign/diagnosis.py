@@ -32,10 +32,11 @@ SIGNATURES = {
         "your dx equals the full convolution of dy with the kernel NOT rotated by 180 degrees: "
         "the gradient of a cross-correlation w.r.t. its input correlates dy with the flipped "
         "kernel (col2im(W^T dY) does this for you)"),
-    "conv_bias_ignored": "your output is the convolution without the bias: add b[f] to every "
-                         "output pixel of filter f",
-    "conv_padding_ignored": "your output is the convolution of the unpadded input: pad x with "
-                            "zeros before unfolding it",
+    "bias_ignored": "your output is the layer's output without the bias: add b (for a "
+                    "convolution, b[f] to every output pixel of filter f)",
+    "maxpool_zero_padding": (
+        "your output is max pooling over a zero-padded input: pad with -inf, so that the padding "
+        "never wins (it matters where a window at the border holds only negative values)"),
     "maxpool_spread": (
         "your dx spreads each window's gradient evenly over the window, which is average "
         "pooling's rule: max pooling routes the whole gradient to the window's maximum"),
@@ -76,9 +77,12 @@ SIGNATURES = {
     "block_relu_backward_skipped": (
         "your block's gradients are what they would be without back-propagating through the "
         "ReLU after the sum: apply relu.backward to dy first"),
-    "projection_not_used": (
-        "your block's output equals the one with an identity shortcut where the projection "
-        "(downsample: 1x1 conv + BN) should be applied"),
+    "block_relu_before_sum": (
+        "your block applies the ReLU before adding the shortcut: out = relu(F(x) + s(x)), the "
+        "ReLU comes after the sum"),
+    "option_a_channel_offset": (
+        "your option A shortcut puts the input's channels first: they sit after "
+        "(out_channels - in_channels) // 2 zero channels, the rest of the zeros after them"),
     # errors confined to a set of elements
     "relu_at_zero": (
         "wrong only where the input is exactly 0: ReLU's gradient at 0 is taken as 0 "
