@@ -10,7 +10,7 @@ element and both values there, and the first *bug signature* that fits:
 * a known wrong answer the test computed from the reference with one bug put in, such as the
   convolution with the kernel not flipped, batch norm with the running statistics in training,
   or a block's dx made of the residual branch alone (shortcut gradient not added);
-* errors confined to a known set of elements, such as ReLU inputs exactly 0 or the padded border;
+* errors confined to a known set of elements, such as ReLU inputs exactly 0 or tied maxima;
 * NaN or Inf, zero everywhere, a wrong shape or a silently changed dtype.
 
 The ratio is the least-squares fit  c = <yours, expected> / <expected, expected>; it is a signature
@@ -87,9 +87,6 @@ SIGNATURES = {
     "relu_at_zero": (
         "wrong only where the input is exactly 0: ReLU's gradient at 0 is taken as 0 "
         "(PyTorch's convention), so use x > 0, not x >= 0"),
-    "border_only": (
-        "wrong only near the border of the image: check the padding (pad the input, and cut "
-        "the padding off the gradient again)"),
     "pool_ties_only": (
         "wrong only in windows whose maximum is tied: send the gradient to the first maximum "
         "in scan order, as PyTorch does"),
@@ -104,8 +101,6 @@ _FACTOR_NAMES = {
          "(or the reverse)",
     "M": "M = N*H*W = {v:g}, the values per channel: a sum over (N, H, W) where the mean belongs "
          "(or the reverse)",
-    "HW": "H*W = {v:g}, the pixels of one map: a sum where a spatial mean belongs (or the reverse)",
-    "K": "K = {v:g}, the number of classes",
     "upstream": "{v:g} is the incoming gradient: it was not multiplied in (or was twice)",
 }
 
@@ -152,7 +147,7 @@ def _ratio_signature(name, value, expected, hints):
         return None
     sign, magnitude = ("-", -c) if c < 0 else ("", c)
     named = {"1": 1.0, "2": 2.0}
-    for key in ("N", "M", "HW", "K", "upstream"):
+    for key in ("N", "M", "upstream"):
         if hints.get(key):
             named[key] = float(hints[key])
     for key, v in named.items():
@@ -205,8 +200,8 @@ def compare(name, value, expected, tol, hints=None, alternatives=None, masks=Non
     name : what the tensor is called in messages ("dx", "running_var")
     value, expected : arrays (value may be anything a student returned)
     tol : allowed norm-wise relative error
-    hints : {"N": batch size, "M": values per channel, "HW": ..., "K": ..., "upstream": the
-        incoming gradient's scale} to name ratios
+    hints : {"N": batch size, "M": values per channel, "upstream": the incoming gradient's
+        scale} to name ratios
     alternatives : {signature id: array}, known wrong answers computed from the reference
     masks : {signature id: bool array}, element sets whose exclusive errors are a signature
     nonfinite : signature id to name when value holds NaN/Inf but expected does not
