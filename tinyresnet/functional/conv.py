@@ -96,16 +96,19 @@ def _full_conv_input_grad(dy, w, x_shape, full_padding, dilation):
     CIFAR layers), im2col's copies replace col2im's read-modify-write additions, and dx comes out
     of the product directly, channel-major, without a padded buffer.
     """
+    # BEGIN SOLUTION conv_full_input_grad
     F, C, kh, kw = w.shape
     N, _, H, W = x_shape
     w_t = w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1].reshape(C, F * kh * kw)
     scratch = _workspace(dy, (F * kh * kw, N * H * W))
     cols = im2col(dy, (kh, kw), 1, full_padding, dilation, out=scratch)
     return (w_t @ cols).reshape(C, N, H, W).transpose(1, 0, 2, 3)
+    # END SOLUTION
 
 
 def _unpixels(dcols, x_shape, stride):
     """Adjoint of _pixels: the (C, N*Ho*Wo) gradient back on the pixels it came from, 0 elsewhere."""
+    # BEGIN SOLUTION conv_unpixels
     xp = get_array_module(dcols)
     N, C, H, W = x_shape
     (sh, sw) = stride
@@ -115,6 +118,7 @@ def _unpixels(dcols, x_shape, stride):
     sub = dx[:, :, ::sh, ::sw]
     sub[...] = dcols.reshape(sub.shape)
     return dx.transpose(1, 0, 2, 3)
+    # END SOLUTION
 
 
 def _check_conv_args(x, w, b, stride, padding, dilation):
