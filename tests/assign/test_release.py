@@ -100,3 +100,20 @@ def test_reference_data_is_reproducible_with_fixed_seeds(builds, tmp_path):
     assert first.files == second.files and len(first.files) > 50
     for key in first.files:
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ["A1", "A2", "A3"])
+def test_notebook_code_runs_against_the_reference(assignment, monkeypatch):
+    """Every code cell of the student notebook runs with the library (the reference), with the
+    checker left out (it needs a release folder) and A3's training and plots made short."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    notebook = json.loads((package_root() / "assignments" / assignment /
+                           f"{assignment}.ipynb").read_text())
+    namespace = {}
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"]).replace("check(", "(lambda *a, **k: None)(")
+        source = source.replace("range(4)", "range(1)").replace("cifar_resnet(56", "cifar_resnet(8")
+        exec(compile(source, f"{assignment}.ipynb", "exec"), namespace)
