@@ -196,3 +196,79 @@ def test_maxpool_float32(rng):
     x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
     y, cache = F.maxpool2d_forward(x, 3, 2, 1)
     assert y.dtype == F.maxpool2d_backward(np.ones_like(y), cache).dtype == np.float32
+
+
+# ---- batch norm on the (C, N*H*W) view ---------------------------------------------------------
+def _batchnorm_reference(x, gamma, beta, mean, var, eps, dy, batch_stats):
+    """The textbook formulas on NCHW arrays, reductions over axes (0, 2, 3), in float64."""
+    axes, M = (0, 2, 3), x.size // x.shape[1]
+    if batch_stats:
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
+    x_hat = (x - mean.reshape(1, -1, 1, 1)) / np.sqrt(var.reshape(1, -1, 1, 1) + eps)
+    g = np.ones(x.shape[1]) if gamma is None else gamma
+    y = x_hat * g.reshape(1, -1, 1, 1) + (0 if beta is None else beta.reshape(1, -1, 1, 1))
+    dbeta, dgamma = dy.sum(axis=axes), (dy * x_hat).sum(axis=axes)
+    scale = (g / np.sqrt(var + eps)).reshape(1, -1, 1, 1)
+    if batch_stats:
+        dx = scale * (dy - (dbeta / M).reshape(1, -1, 1, 1) - x_hat * (dgamma / M).reshape(1, -1, 1, 1))
+    else:
+        dx = scale * dy
+    return y, dx, dgamma, dbeta
+
+
+@pytest.mark.parametrize("memory", ["nchw", "channel-major"])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batchnorm_equals_the_textbook_formulas(rng, memory, training, affine):
+    x = rng.standard_normal((3, 4, 5, 6)) * 2 + 1
+    dy = rng.standard_normal(x.shape)
+    if memory == "channel-major":
+        x, dy = channel_major(x), channel_major(dy)
+    gamma, beta = (rng.standard_normal(4), rng.standard_normal(4)) if affine else (None, None)
+    running_mean, running_var = rng.standard_normal(4), rng.uniform(0.5, 2, 4)
+    expected = _batchnorm_reference(x, gamma, beta, running_mean, running_var, 1e-5, dy, training)
+    y, cache = F.batchnorm2d_forward(x, gamma, beta, running_mean.copy(), running_var.copy(),
+                                     training, 0.1, 1e-5)
+    dx, dgamma, dbeta = F.batchnorm2d_backward(dy, cache)
+    assert rel(y, expected[0]) < TIGHT and rel(dx, expected[1]) < TIGHT
+    if affine:
+        assert rel(dgamma, expected[2]) < TIGHT and rel(dbeta, expected[3]) < TIGHT
+    else:
+        assert dgamma is None and dbeta is None
+
+
+def test_batchnorm_float32_stays_float32(rng):
+    x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    params = [np.ones(3, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32),
+              np.ones(3, np.float32)]
+    y, cache = F.batchnorm2d_forward(x, *params, True, 0.1, 1e-5)
+    assert y.dtype == np.float32 and params[2].dtype == params[3].dtype == np.float32
+    assert all(g.dtype == np.float32 for g in F.batchnorm2d_backward(np.ones_like(y), cache))
+
+
+# ---- memory order: every op hands the next one channel-major arrays -----------------------------
+def _is_channel_major(a):
+    return a.transpose(1, 0, 2, 3).flags.c_contiguous
+
+
+def test_ops_return_channel_major_arrays(rng):
+    """Not a semantic contract (values are tested above), but the reason the ops chain without
+    copies: each reads channel-major input as a free (C, N*H*W) view.  NCHW input in, channel-major
+    out, so a network's layers hand each other channel-major arrays from the first layer on."""
+    x = rng.standard_normal((2, 3, 8, 8))
+    y, conv_cache = F.conv2d_forward(x, rng.standard_normal((4, 3, 3, 3)), None, padding=1)
+    assert _is_channel_major(y)
+    assert _is_channel_major(F.conv2d_backward(np.ones((2, 4, 8, 8)), conv_cache)[0])
+    z, _ = F.batchnorm2d_forward(x, None, None, training=True)
+    assert _is_channel_major(z)
+    p, pool_cache = F.maxpool2d_forward(x, 3, 2, 1)
+    assert _is_channel_major(p)
+    shortcut = rng.standard_normal(y.shape)  # NCHW, as a zero-padded shortcut makes it
+    s, _ = F.add_forward(y, shortcut)
+    assert _is_channel_major(s)
+    np.testing.assert_array_equal(s, y + shortcut)
+    r, relu_cache = F.relu_forward(y)
+    assert _is_channel_major(F.relu_backward(np.ones(y.shape), relu_cache))
+    g, pool_shape = F.global_avgpool2d_forward(y)
+    dg = F.global_avgpool2d_backward(np.ones(g.shape), pool_shape)
+    assert _is_channel_major(dg) and np.allclose(dg, 1 / 64)

@@ -2,6 +2,7 @@ r"""ReLU: y = max(x, 0), dx = dy * [x > 0].
 
 The gradient at exactly x = 0 is taken as 0, as PyTorch does.
 """
+from ..backend import get_array_module
 from ._validate import check_array
 
 __all__ = ["relu_forward", "relu_backward"]
@@ -22,5 +23,8 @@ def relu_forward(x):
 def relu_backward(dy, cache):
     """dx = dy where the input was positive, 0 elsewhere."""
     # BEGIN SOLUTION relu_backward
-    return dy * cache
+    xp = get_array_module(dy)
+    # dx takes the forward input's memory order (channel-major in a network), not dy's: a dy in
+    # NCHW order (from a zero-padded shortcut, say) would otherwise spread NCHW copies upstream.
+    return xp.multiply(dy, cache, out=xp.empty_like(cache, dtype=dy.dtype))
     # END SOLUTION

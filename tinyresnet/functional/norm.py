@@ -28,11 +28,18 @@ from ._validate import check_array, check_same_dtype
 
 __all__ = ["batchnorm2d_forward", "batchnorm2d_backward"]
 
-_AXES = (0, 2, 3)
+
+def _channels(a):
+    """The (C, N*H*W) matrix of an (N, C, H, W) array: a free view when its memory is
+    channel-major, as conv2d's output is, else one copy.  Its rows are contiguous, so per-channel
+    sums run at full speed (a reduction over axes (0, 2, 3) of NCHW memory walks short runs)."""
+    return a.transpose(1, 0, 2, 3).reshape(a.shape[1], -1)
 
 
-def _per_channel(v):
-    return v.reshape(1, -1, 1, 1)
+def _unchannels(a2, shape):
+    """Back to (N, C, H, W): a channel-major view of the (C, N*H*W) matrix."""
+    N, C, H, W = shape
+    return a2.reshape(C, N, H, W).transpose(1, 0, 2, 3)
 
 
 def batchnorm2d_forward(
@@ -70,15 +77,16 @@ def batchnorm2d_forward(
             )
     # BEGIN SOLUTION batchnorm_forward
     M = x.size // C
+    x2 = _channels(x)  # (C, M): every per-channel sum is a row sum
     if training or running_mean is None:
         if M < 2 and training:
             raise ValueError(
                 f"batchnorm2d: expected more than 1 value per channel when training, "
                 f"got input of shape {tuple(x.shape)}"
             )
-        mean = x.mean(axis=_AXES)
-        centered = x - _per_channel(mean)
-        var = (centered * centered).mean(axis=_AXES)
+        mean = x2.mean(axis=1)
+        x_hat = x2 - mean[:, None]  # centred now, scaled in place below: one (C, M) array
+        var = xp.einsum("cm,cm->c", x_hat, x_hat) / M  # sum of squares without a temporary
         if training and running_mean is not None:
             running_mean *= 1 - momentum
             running_mean += momentum * mean
@@ -86,14 +94,14 @@ def batchnorm2d_forward(
             running_var += (momentum * M / (M - 1)) * var
     else:
         mean, var = running_mean, running_var
-        centered = x - _per_channel(mean)
+        x_hat = x2 - mean[:, None]
     inv_std = 1 / xp.sqrt(var + eps)
-    x_hat = centered * _per_channel(inv_std)
-    y = x_hat * _per_channel(gamma) if gamma is not None else x_hat.copy()
+    x_hat *= inv_std[:, None]
+    y = x_hat * gamma[:, None] if gamma is not None else x_hat.copy()
     if beta is not None:
-        y += _per_channel(beta)
+        y += beta[:, None]
     batch_stats = training or running_mean is None
-    return y, (x_hat, inv_std, gamma, beta is not None, batch_stats)
+    return _unchannels(y, x.shape), (x_hat, inv_std, gamma, beta is not None, batch_stats)
     # END SOLUTION
 
 
@@ -108,13 +116,19 @@ def batchnorm2d_backward(dy, cache):
     # BEGIN SOLUTION batchnorm_backward
     x_hat, inv_std, gamma, has_beta, batch_stats = cache
     xp = get_array_module(dy)
-    M = dy.size // dy.shape[1]
-    dbeta = dy.sum(axis=_AXES)
-    dgamma = (dy * x_hat).sum(axis=_AXES)
+    M = x_hat.shape[1]
+    dy2 = _channels(dy)
+    dbeta = dy2.sum(axis=1)
+    dgamma = xp.einsum("cm,cm->c", dy2, x_hat)
     scale = inv_std if gamma is None else gamma * inv_std
     if batch_stats:
-        dx = (dy - _per_channel(dbeta / M) - x_hat * _per_channel(dgamma / M)) * _per_channel(scale)
+        # scale * (dy - dbeta/M - x_hat dgamma/M), built in place in one new array
+        dx = x_hat * (-dgamma / M)[:, None]
+        dx += dy2
+        dx -= (dbeta / M)[:, None]
+        dx *= scale[:, None]
     else:
-        dx = dy * _per_channel(scale)
+        dx = dy2 * scale[:, None]
+    dx = _unchannels(dx, dy.shape)
     return dx, (dgamma if gamma is not None else None), (dbeta if has_beta else None)
     # END SOLUTION

@@ -304,7 +304,11 @@ def global_avgpool2d_forward(x):
 
 
 def global_avgpool2d_backward(dy, cache):
-    """dx[n, c, h, w] = dy[n, c] / (H*W): the mean spreads its gradient evenly."""
+    """dx[n, c, h, w] = dy[n, c] / (H*W): the mean spreads its gradient evenly.
+
+    dx has channel-major memory, as the convolutions' gradients it flows into expect.
+    """
     xp = get_array_module(dy)
-    H, W = cache[2:]
-    return xp.broadcast_to(dy / dy.dtype.type(H * W), cache).copy()
+    N, C, H, W = cache
+    share = (dy / dy.dtype.type(H * W)).reshape(N, C).T[:, :, None, None]
+    return xp.ascontiguousarray(xp.broadcast_to(share, (C, N, H, W))).transpose(1, 0, 2, 3)

@@ -3,6 +3,7 @@ r"""Residual addition y = a + b, the heart of a ResNet block (out = F(x) + short
 Backward: dL/da = dL/db = dy.  Addition copies its gradient to both operands unchanged, which is
 why the identity path carries gradient to earlier layers with a factor of exactly 1.
 """
+from ..backend import get_array_module
 from ._validate import check_array, check_same_dtype
 
 __all__ = ["add_forward", "add_backward"]
@@ -18,7 +19,10 @@ def add_forward(a, b):
             f"add: residual branch and shortcut must have the same shape, got {tuple(a.shape)} "
             f"and {tuple(b.shape)} (a strided or widening block needs a projection shortcut)"
         )
-    return a + b, None
+    xp = get_array_module(a, b)
+    # The sum takes a's memory order (a + b would fall back to NCHW when b's differs, e.g. a
+    # zero-padded shortcut): the branch output is channel-major, as the layers after it want.
+    return xp.add(a, b, out=xp.empty_like(a)), None
 
 
 def add_backward(dy, cache):
