@@ -148,3 +148,10 @@ def test_a_module_the_walk_skips_is_named():
                      "(Conv2d, main path)",
                      "main path: first wrong gradient walking backward at 'conv1' (Conv2d): its "
                      "backward was never called: the walk back skips it"]
+
+
+def test_a_ratio_with_two_readings_gives_both(e):
+    finding = compare("dw", 0.5 * e, e, 1e-7, hints={"N": 2})
+    assert finding.signature == "ratio:1/N"
+    assert "ratio 1/N = 1/2" in finding.explanation
+    assert "the batch size" in finding.explanation and "a missing factor 2" in finding.explanation

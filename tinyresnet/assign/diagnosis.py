@@ -136,7 +136,10 @@ def _close(a, b, tol):
 
 
 def _ratio_signature(name, value, expected, hints):
-    """(tag, explanation) when value = c * expected for a constant c, else None."""
+    """(tag, explanation) when value = c * expected for a constant c, else None.
+
+    Every reading that fits is given (with a batch of 2, a ratio 1/2 is both a missing factor 2
+    and a mean over the batch); the tag names the test's own quantity (N, M, ...) first."""
     ee = float((expected * expected).sum())
     if ee == 0:
         return None
@@ -146,30 +149,32 @@ def _ratio_signature(name, value, expected, hints):
     if float(np.linalg.norm(value - c * expected)) > 1e-6 * float(np.linalg.norm(value)):
         return None
     sign, magnitude = ("-", -c) if c < 0 else ("", c)
-    named = {"1": 1.0, "2": 2.0}
-    for key in ("N", "M", "upstream"):
-        if hints.get(key):
-            named[key] = float(hints[key])
-    for key, v in named.items():
+    if abs(magnitude - 1) <= 1e-6:
+        if not sign:
+            return None
+        return "ratio:-1", (f"your {name} is the expected one with the opposite sign (ratio -1): "
+                            f"a sign error")
+    named = [(key, float(hints[key])) for key in ("N", "M", "upstream") if hints.get(key)]
+    named.append(("2", 2.0))
+    readings = []
+    for key, v in named:
         for power, label in ((1, key), (-1, f"1/{key}")):
-            if abs(magnitude - v**power) <= 1e-6 * v ** power:
-                tag = f"ratio:{sign}{label}"
-                if key == "1" and sign == "-":
-                    return tag, (f"your {name} is the expected one with the opposite sign "
-                                 f"(ratio -1): a sign error")
-                if key == "1":
-                    return None
+            if abs(magnitude - v**power) <= 1e-6 * v**power:
                 if key == "2":
                     what = ("a factor 2 too many (a gradient added twice, or a stray 2)"
                             if power == 1 else "a missing factor 2 (or a stray 1/2)")
                 else:
                     what = _FACTOR_NAMES[key].format(v=v)
-                text = f"your {name} is exactly {c:.6g} x the expected (ratio {sign}{label}): {what}"
-                if sign:
-                    text += "; the sign is flipped as well"
-                return tag, text
-    return f"ratio:{c:.4g}", (f"your {name} is exactly {c:.6g} x the expected everywhere: "
-                              f"a constant scale factor is missing or extra")
+                readings.append((f"{sign}{label}", what))
+    if not readings:
+        return f"ratio:{c:.4g}", (f"your {name} is exactly {c:.6g} x the expected everywhere: "
+                                  f"a constant scale factor is missing or extra")
+    labels = " = ".join(label for label, _ in readings)
+    text = (f"your {name} is exactly {c:.6g} x the expected (ratio {labels}): "
+            + "; or ".join(what for _, what in readings))
+    if sign:
+        text += "; the sign is flipped as well"
+    return f"ratio:{readings[0][0]}", text
 
 
 def _shape_finding(name, value, expected):
