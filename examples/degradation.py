@@ -76,15 +76,16 @@ def train_one(depth, skip, seed, epochs, batch_size, lr, train, test):
 
 
 def plot(results):
-    """2 x 2: training loss (top) and test error (bottom), plain (left) and residual (right)."""
+    """Training loss (top) and test error (bottom), one column per kind: plain, residual."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 7), layout="constrained")
-    axes = fig.subplots(2, 2, sharey="row")
+    kinds = sorted({run["skip"] for run in results["runs"]})
+    fig = Figure(figsize=(5 * len(kinds), 7), layout="constrained")
+    axes = fig.subplots(2, len(kinds), sharey="row", squeeze=False)
     colors = {}
     for run in results["runs"]:
         depth, skip = run["depth"], run["skip"]
-        col = 1 if skip else 0
+        col = kinds.index(skip)
         color = colors.setdefault(depth, f"C{len(colors)}")
         label = f"{'ResNet' if skip else 'plain'}-{depth}"
         for row, key in enumerate(("train_loss", "test_error")):
@@ -94,25 +95,30 @@ def plot(results):
             ax.plot(epochs, curves.mean(axis=0), color=color, lw=2, marker="o", ms=3,
                     label=f"{label} (mean of {len(curves)} seeds)")
             ax.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), color=color, alpha=0.2)
-    for col, kind in enumerate(("plain", "residual")):
-        axes[0, col].set_title(f"{kind} networks")
+    for col, skip in enumerate(kinds):
+        kind = "residual" if skip else "plain"
+        axes[0, col].set_title(f"{kind} networks (lr {results['settings']['lr']})")
         axes[0, col].set_yscale("log")
         axes[0, col].set_ylabel("training loss (epoch mean)")
         axes[1, col].set_ylabel("test error")
         for ax in axes[:, col]:
             ax.set_xlabel("epoch")
             ax.legend(fontsize=8)
-    fig.suptitle("degradation: 8x8 digits, CIFAR-style nets, same recipe for all")
+    fig.suptitle("degradation: 8x8 digits, CIFAR-style nets, same recipe for all "
+                 "(shaded: min..max over seeds)")
     return fig
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--depths", type=int, nargs=2, default=[20, 56])
+    parser.add_argument("--nets", nargs="+", choices=["plain", "resnet"], default=["plain", "resnet"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--train-subset", type=int, default=None,
+                        help="train on the first N training images only (smoke runs)")
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS threads (1: the matrices are small; 0: leave the default)")
     parser.add_argument("--out", type=Path, default=Path("docs/images/degradation"),
@@ -130,6 +136,8 @@ def main(argv=None):
         from threadpoolctl import threadpool_limits
         limit = threadpool_limits(limits=args.threads, user_api="blas")
     train, test = load_digits()
+    if args.train_subset:
+        train.images, train.labels = train.images[:args.train_subset], train.labels[:args.train_subset]
     argv = sys.argv[1:] if argv is None else argv
     results = {"command": " ".join(["python3 examples/degradation.py", *argv]),
                "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
@@ -137,7 +145,7 @@ def main(argv=None):
     start = time.time()
     with limit:
         for depth in args.depths:
-            for skip in (False, True):
+            for skip in [net == "resnet" for net in args.nets]:
                 run = {"depth": depth, "skip": skip, "seeds": []}
                 for seed in args.seeds:
                     t0 = time.time()

@@ -36,6 +36,9 @@ def test_profile_lists_every_weight_layer_in_depth_order(rng):
         assert g == pytest.approx(float(np.linalg.norm(params[f"{name}.weight"].grad)), rel=1e-5)
     # The fc's output gradient is dL/dlogits: (softmax - onehot) / N, whose norm is below 1.
     assert 0 < profile.activation_grad_norms[-1] < 1
+    g = dict(zip(profile.names, profile.weight_grad_norms))
+    assert profile.first_last_ratio() == pytest.approx(np.log10(g["conv1"] / g["layer3.2.conv2"]))
+    assert profile.first_last_ratio(convs_only=False) == pytest.approx(np.log10(g["conv1"] / g["fc"]))
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -67,3 +70,4 @@ def test_plot_gradient_profile(tmp_path):
     for ax in fig.axes:
         assert ax.get_yscale() == "log" and ax.get_xlabel() and ax.get_ylabel()
         assert [t.get_text() for t in ax.get_legend().get_texts()] == ["plain", "residual"]
+

@@ -19,7 +19,7 @@ _MISSING = object()
 
 @contextmanager
 def patched(module, **methods):
-    """Replace methods (``forward=fn``, ``backward=fn``) on one module instance for a ``with`` block.
+    """Replace methods (``forward=fn``, ``backward=fn``) of one module instance in a ``with`` block.
 
     Patches nest: leaving the block restores whatever the instance held before (an outer patch,
     or nothing, so the class method shows through again).
@@ -47,7 +47,8 @@ def record_backward(named_modules):
     records = {}
     with ExitStack() as stack:
         for name, module in named_modules:
-            stack.enter_context(patched(module, backward=_recording_backward(module, name, records)))
+            backward = _recording_backward(module, name, records)
+            stack.enter_context(patched(module, backward=backward))
         yield records
 
 

@@ -153,7 +153,7 @@ def plot_loss_slice_2d(slices, levels=20):
     shared_levels = np.linspace(lo, hi, levels)
     for ax, (label, s), z in zip(axes, slices.items(), log_losses):
         contours = ax.contour(s.alphas, s.betas, z, levels=shared_levels, cmap="viridis")
-        ax.plot([0], [0], marker="*", color="red", ls="none", label="trained weights")
+        ax.plot([0], [0], marker="*", color="red", ls="none", label="theta (centre)")
         ax.set_title(label)
         ax.set_xlabel("alpha (direction 1)")
         ax.set_ylabel("beta (direction 2)")

@@ -2,9 +2,9 @@ r"""Lesion study (Veit et al. 2016): delete one block of a trained network and m
 
 Deleting block i of a ResNet removes its residual branch and keeps its shortcut, so the block
 computes relu(s(x)) (post-activation; s(x) for a pre-activation block) instead of
-relu(F(x) + s(x)).  Half of the 2^n paths pass through the branch, but the other half, all
-shorter-or-equal in length, survive, and a ResNet's test accuracy barely moves, except at the
-blocks that change resolution.
+relu(F(x) + s(x)).  Half of the 2^n paths pass through that branch, but the other half survive,
+and for most blocks a ResNet's test accuracy barely moves (Veit et al. saw the exceptions at the
+blocks that change resolution; in a small net the first block matters too).
 
 A plain network has a single path: deleting a block (replacing it by the identity; possible only
 where the block keeps the shape) cuts it, and accuracy falls to chance.  Blocks of a plain network

@@ -145,12 +145,12 @@ def plot_paths(distribution, gradients=None):
     axes[0].set_xlabel("path length k (branches taken)")
     axes[0].set_ylabel("fraction of paths")
     axes[0].set_title(f"{2**distribution.n} paths through {distribution.n} blocks", fontsize=10)
-    axes[0].legend()
+    axes[0].legend(loc="upper left")
     if gradients:
         for label, g in gradients.items():
             axes[1].errorbar(g.lengths, g.mean, yerr=g.std, marker="o", capsize=3, label=label)
             p = distribution.probabilities[g.lengths]
-            # Total gradient carried by all paths of length k: how many there are times how much each.
+            # Gradient carried by all paths of length k: how many there are times how much each.
             axes[2].plot(g.lengths, p * g.mean, marker="o", label=label)
         axes[1].set_yscale("log")
         axes[1].set_xlabel("path length k")

@@ -36,6 +36,7 @@ class GradientProfile:
     weight_grad_norms : array (L,), ||dL/dW||
     activation_grad_norms : array (L,), ||dL/dy|| for y the layer's output
     on_shortcut : array of bool (L,), True for projection shortcuts (``downsample``)
+    is_conv : array of bool (L,), True for Conv2d, False for Linear
     loss : float, the loss of the batch
     """
 
@@ -43,6 +44,7 @@ class GradientProfile:
     weight_grad_norms: np.ndarray
     activation_grad_norms: np.ndarray
     on_shortcut: np.ndarray
+    is_conv: np.ndarray
     loss: float
 
     @property
@@ -50,16 +52,17 @@ class GradientProfile:
         """Indices of the layers on the main path: every conv and linear but the shortcuts."""
         return np.flatnonzero(~self.on_shortcut)
 
-    def first_last_ratio(self, layer="conv"):
-        r"""log10(||dL/dW_first|| / ||dL/dW_last||) between the first and last conv on the main path.
+    def first_last_ratio(self, convs_only=True):
+        r"""log10(||dL/dW_first|| / ||dL/dW_last||) over the main path (shortcuts left out).
 
-        ``layer="conv"`` leaves out the final linear classifier; ``"any"`` keeps it.  Above 0 the
-        gradient grows toward the input.
+        With ``convs_only`` (default) the first and last convolutions, leaving out the final
+        linear classifier.  Above 0 the gradient grows toward the input.
         """
-        idx = [i for i in self.main_path
-               if layer == "any" or not self.names[i].split(".")[-1].startswith("fc")]
+        idx = [i for i in self.main_path if self.is_conv[i] or not convs_only]
         if len(idx) < 2:
-            raise ValueError(f"first_last_ratio: need two {layer} layers, got {len(idx)}")
+            raise ValueError(
+                f"first_last_ratio: need two weight layers on the main path, got {len(idx)}"
+            )
         return float(np.log10(self.weight_grad_norms[idx[0]] / self.weight_grad_norms[idx[-1]]))
 
 
@@ -83,6 +86,7 @@ def gradient_profile(model, x, y):
         weight_grad_norms=np.array([norm(m.weight.grad) for _, m in layers]),
         activation_grad_norms=np.array([norm(records[name]["dy"]) for name, _ in layers]),
         on_shortcut=np.array([_on_shortcut(name) for name, _ in layers]),
+        is_conv=np.array([isinstance(m, nn.Conv2d) for _, m in layers]),
         loss=loss,
     )
 

@@ -71,8 +71,8 @@ def forward_signal(model, x):
                 response = record.outputs[name]
                 break
         conv_std.append(_std(response))
-    return ForwardSignal([n for n, _ in blocks], np.array([_std(record.outputs[n]) for n, _ in blocks]),
-                         convs, np.array(conv_std))
+    block_std = np.array([_std(record.outputs[n]) for n, _ in blocks])
+    return ForwardSignal([n for n, _ in blocks], block_std, convs, np.array(conv_std))
 
 
 def plot_forward_signal(signals):
@@ -92,6 +92,9 @@ def plot_forward_signal(signals):
     left.set_xlabel("residual block (input -> output)")
     left.set_ylabel("std of block output")
     left.set_title("forward signal per block", fontsize=10)
+    # At initialisation every response is 1 to 1e-5: no offset notation, and show the zero.
+    right.ticklabel_format(axis="y", useOffset=False)
+    right.set_ylim(bottom=0)
     right.set_xlabel("3x3 conv layer (input -> output)")
     right.set_ylabel("std of response after BN")
     right.set_title("3x3 layer responses (He et al. 2015, Fig. 7)", fontsize=10)

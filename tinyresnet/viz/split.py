@@ -35,7 +35,8 @@ class GradientSplit:
     Attributes
     ----------
     names : list of str
-    shortcut_norm, branch_norm, input_norm : arrays (B,), ||shortcut part||, ||branch part||, ||dL/dx||
+    shortcut_norm, branch_norm, input_norm : arrays (B,), the norms of the shortcut part, of the
+        branch part and of the whole input gradient dL/dx
     cosine : array (B,), cos(shortcut part, branch part) (NaN where either is zero)
     max_sum_error : array (B,), max |shortcut + branch - dL/dx| / max |dL/dx|: 0 up to round-off
     """
