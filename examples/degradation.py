@@ -104,8 +104,8 @@ def plot(results):
         for ax in axes[:, col]:
             ax.set_xlabel("epoch")
             ax.legend(fontsize=8)
-    fig.suptitle("degradation: 8x8 digits, CIFAR-style nets, same recipe for all "
-                 "(shaded: min..max over seeds)")
+    fig.suptitle("degradation: 8x8 digits, CIFAR-style nets, one recipe for all\n"
+                 "(line: mean over seeds; shaded: min..max)")
     return fig
 
 
@@ -126,9 +126,11 @@ def main(argv=None):
     parser.add_argument("--replot", action="store_true",
                         help="only redraw OUT.png from an existing OUT.json")
     args = parser.parse_args(argv)
+    # OUT + ".json", not with_suffix, which would turn "runs/lr0.02" into "runs/lr0.json".
+    json_path, png_path = (args.out.parent / f"{args.out.name}{ext}" for ext in (".json", ".png"))
     if args.replot:
-        results = json.loads(args.out.with_suffix(".json").read_text())
-        plot(results).savefig(args.out.with_suffix(".png"), dpi=110)
+        results = json.loads(json_path.read_text())
+        plot(results).savefig(png_path, dpi=110)
         return results
 
     limit = contextlib.nullcontext()
@@ -160,10 +162,9 @@ def main(argv=None):
                 results["runs"].append(run)
     results["seconds"] = round(time.time() - start, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
-    plot(results).savefig(args.out.with_suffix(".png"), dpi=110)
-    print(f"wrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.png')} "
-          f"in {results['seconds']} s")
+    json_path.write_text(json.dumps(results, indent=1))
+    plot(results).savefig(png_path, dpi=110)
+    print(f"wrote {json_path} and {png_path} in {results['seconds']} s")
     return results
 
 

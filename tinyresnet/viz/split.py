@@ -57,7 +57,11 @@ class GradientSplit:
 
 def gradient_split(model, x, y):
     """Forward and backward (x, y) with cross-entropy in the model's current mode; split each
-    block's input gradient into the part through its shortcut and the part through its branch."""
+    block's input gradient into the part through its shortcut and the part through its branch.
+
+    Parameter gradients (zeroed first) and, in training mode, BN running statistics are left as
+    that pass leaves them.
+    """
     blocks = list(residual_blocks(model))
     if not blocks:
         raise ValueError(f"gradient_split: {type(model).__name__} has no residual blocks")
