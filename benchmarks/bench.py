@@ -94,6 +94,17 @@ QUICK_RELU = [("quick relu 8 @16", 4, 8, 16, 16)]
 
 
 # ---- timing -------------------------------------------------------------------------------------
+# Wall time by default.  ``--timer cpu`` counts this process's CPU time instead: with --threads 1 it
+# is the work each side does, and stays meaningful on a machine other jobs keep busy.
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = CLOCKS["wall"]
+
+
+def channel_major(a):
+    """The same values with (C, N, H, W) memory: what tinyresnet's layers hand each other."""
+    return np.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+
+
 def time_side_by_side(fns, reps, warmup=1):
     """Median wall time of each callable in ``fns`` (a dict), alternating them rep by rep."""
     for _ in range(warmup):
@@ -102,9 +113,9 @@ def time_side_by_side(fns, reps, warmup=1):
     times = {key: [] for key in fns}
     for _ in range(reps):
         for key, fn in fns.items():
-            start = time.perf_counter()
+            start = clock()
             fn()
-            times[key].append(time.perf_counter() - start)
+            times[key].append(clock() - start)
     return {key: statistics.median(t) for key, t in times.items()}
 
 
@@ -124,10 +135,14 @@ def conv_row(shape, reps, rng, use_torch):
     w = rng.standard_normal((Fo, C, k, k), dtype=np.float32) * np.float32((C * k * k) ** -0.5)
     Ho, Wo = F.conv_output_shape(x.shape, k, s, p)
     dy = rng.standard_normal((N, Fo, Ho, Wo), dtype=np.float32)
+    # Each side gets the memory order its own layers produce: channel-major for tinyresnet, plain
+    # NCHW for PyTorch.  A stem convolution reads the image itself, NCHW on both sides.
+    x_tiny = x if "stem" in name else channel_major(x)
+    dy_tiny = channel_major(dy)
 
     def tiny():
-        y, cache = F.conv2d_forward(x, w, None, s, p)
-        F.conv2d_backward(dy, cache)
+        y, cache = F.conv2d_forward(x_tiny, w, None, s, p)
+        F.conv2d_backward(dy_tiny, cache)
 
     fns = {"tinyresnet": tiny}
     if use_torch:
@@ -150,10 +165,11 @@ def maxpool_row(shape, reps, rng, use_torch):
     x = rng.standard_normal((N, C, H, W), dtype=np.float32)
     Ho, Wo = F.conv_output_shape(x.shape, 3, 2, 1)
     dy = rng.standard_normal((N, C, Ho, Wo), dtype=np.float32)
+    x_tiny, dy_tiny = channel_major(x), channel_major(dy)
 
     def tiny():
-        y, cache = F.maxpool2d_forward(x, 3, 2, 1)
-        F.maxpool2d_backward(dy, cache)
+        y, cache = F.maxpool2d_forward(x_tiny, 3, 2, 1)
+        F.maxpool2d_backward(dy_tiny, cache)
 
     fns = {"tinyresnet": tiny}
     if use_torch:
@@ -174,9 +190,12 @@ def batchnorm_row(shape, reps, rng, use_torch):
     gamma, beta = np.ones(C, np.float32), np.zeros(C, np.float32)
     running_mean, running_var = np.zeros(C, np.float32), np.ones(C, np.float32)
 
+    x_tiny, dy_tiny = channel_major(x), channel_major(dy)
+
     def tiny():
-        y, cache = F.batchnorm2d_forward(x, gamma, beta, running_mean, running_var, True, 0.1, 1e-5)
-        F.batchnorm2d_backward(dy, cache)
+        y, cache = F.batchnorm2d_forward(x_tiny, gamma, beta, running_mean, running_var, True,
+                                         0.1, 1e-5)
+        F.batchnorm2d_backward(dy_tiny, cache)
 
     fns = {"tinyresnet": tiny}
     if use_torch:
@@ -198,9 +217,11 @@ def relu_row(shape, reps, rng, use_torch):
     x = rng.standard_normal((N, C, H, W), dtype=np.float32)
     dy = rng.standard_normal((N, C, H, W), dtype=np.float32)
 
+    x_tiny, dy_tiny = channel_major(x), channel_major(dy)
+
     def tiny():
-        y, cache = F.relu_forward(x)
-        F.relu_backward(dy, cache)
+        y, cache = F.relu_forward(x_tiny)
+        F.relu_backward(dy_tiny, cache)
 
     fns = {"tinyresnet": tiny}
     if use_torch:
@@ -214,7 +235,7 @@ def relu_row(shape, reps, rng, use_torch):
     return _row("relu fwd+bwd", name, time_side_by_side(fns, reps))
 
 
-def op_rows(quick, reps, use_torch, log):
+def op_rows(quick, reps, use_torch, log, only_rows=None):
     rng = np.random.default_rng(0)
     plan = [
         (conv_row, QUICK_CONVS if quick else RESNET50_CONVS + CIFAR_CONVS),
@@ -225,6 +246,8 @@ def op_rows(quick, reps, use_torch, log):
     rows = []
     for bench, shapes in plan:
         for shape in shapes:
+            if only_rows and only_rows not in shape[0]:
+                continue
             rows.append(bench(shape, reps, rng, use_torch))
             log(format_row(rows[-1]))
     return rows
@@ -319,7 +342,13 @@ def main(argv=None):
     parser.add_argument("--only", default="ops,steps,memory",
                         help="comma-separated subset of ops, steps, memory")
     parser.add_argument("--no-torch", action="store_true", help="time tinyresnet alone")
+    parser.add_argument("--rows", metavar="TEXT", help="only the op rows whose name holds TEXT")
+    parser.add_argument("--timer", choices=sorted(CLOCKS), default="wall",
+                        help="wall time, or this process's CPU time (use with --threads 1 on a "
+                             "busy machine)")
     args = parser.parse_args(argv)
+    global clock
+    clock = CLOCKS[args.timer]
     use_torch = torch is not None and not args.no_torch
     reps = args.reps or (2 if args.quick else 5)
     only = set(args.only.split(","))
@@ -329,15 +358,16 @@ def main(argv=None):
         print(line, flush=True)
 
     info = machine_info(args.threads)
-    log(f"# {info['cpu']}, {args.threads} threads, numpy {info['numpy']}, torch {info['torch']}")
+    log(f"# {info['cpu']}, {args.threads} threads, numpy {info['numpy']}, torch {info['torch']}, "
+        f"{args.timer} time, median of {reps}")
     for pool in info["threadpools"] or []:
         log(f"#   {pool['internal_api']} {pool.get('version') or ''} "
             f"{pool.get('architecture') or ''} threads={pool['num_threads']}")
     log(format_header())
     results = {"machine": info, "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
-               "reps": reps, "rows": [], "memory": []}
+               "reps": reps, "timer": args.timer, "rows": [], "memory": []}
     if "ops" in only:
-        results["rows"] += op_rows(args.quick, reps, use_torch, log)
+        results["rows"] += op_rows(args.quick, reps, use_torch, log, args.rows)
     if "steps" in only or "memory" in only:
         import steps
 

@@ -24,10 +24,11 @@ Fast paths, each tested equal to the loop references (``conv2d_forward_naive``):
   pixels, a free view of a channel-major x; a strided one slices first and copies only the pixels
   it reads.
 * For stride 1, dx is computed as the full convolution of dy with the flipped, transposed kernel
-  (``_full_conv_input_grad``) instead of ``col2im(W^T dY)``; see there why it is faster.
-* Memory: by default the forward keeps x, not its columns, and backward unfolds x again
-  (``set_im2col_recompute``); columns that live within one call go to a reused scratch buffer
-  (``im2col._workspace``) instead of fresh tens of megabytes per call.
+  (``_full_conv_input_grad``) instead of ``col2im(W^T dY)``; see there why it is faster.  The same
+  columns of dy give dw against x's pixels (``_full_conv_weight_grad``): one im2col in backward.
+* Memory: by default the forward keeps x, not its columns (``set_im2col_recompute``); a strided
+  convolution unfolds x again in backward.  Columns that live within one call go to a reused
+  scratch buffer (``im2col._workspace``) instead of fresh tens of megabytes per call.
 """
 from ..backend import get_array_module
 from ._validate import check_array, check_same_dtype, check_window_args
@@ -44,12 +45,14 @@ _recompute = True
 def set_im2col_recompute(enabled):
     """Choose what conv2d_forward keeps for the backward pass; returns the previous setting.
 
-    True (the default): keep the input x and unfold it again in backward.  The columns of a kxk
-    convolution are k*k times larger than x (9x for 3x3), so keeping them for every layer of a
-    network costs about 9x its activations' memory (gigabytes for CIFAR ResNet-56 at batch 128);
-    recomputing them costs one more im2col per layer, a copy, cheap next to the matrix products.
+    True (the default): keep the input x.  The columns of a kxk convolution are k*k times larger
+    than x (9x for 3x3), so keeping them for every layer of a network costs about 9x its
+    activations' memory (gigabytes for CIFAR ResNet-56 at batch 128).  Backward of a stride-1
+    convolution needs no columns of x (dy's give dw too, see _full_conv_weight_grad); a strided one
+    unfolds x again, one more im2col: a copy, cheap next to the matrix products.
 
-    False: keep the columns, which saves that copy when memory is plentiful.
+    False: keep the columns, which saves that copy for strided convolutions when memory is
+    plentiful.
 
     1x1 convolutions keep their input pixels either way: they have no columns to unfold.
     """
@@ -95,6 +98,9 @@ def _full_conv_input_grad(dy, w, x_shape, full_padding, dilation):
     (BLAS runs a small-K product at a fraction of its speed, most so for ResNet's 16-channel
     CIFAR layers), im2col's copies replace col2im's read-modify-write additions, and dx comes out
     of the product directly, channel-major, without a padded buffer.
+
+    Returns dx (N, C, H, W) and dy's columns (F*kh*kw, N*H*W), which also give dw
+    (_full_conv_weight_grad); they sit in the scratch buffer, valid until its next use.
     """
     # BEGIN SOLUTION conv_full_input_grad
     F, C, kh, kw = w.shape
@@ -102,7 +108,23 @@ def _full_conv_input_grad(dy, w, x_shape, full_padding, dilation):
     w_t = w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1].reshape(C, F * kh * kw)
     scratch = _workspace(dy, (F * kh * kw, N * H * W))
     cols = im2col(dy, (kh, kw), 1, full_padding, dilation, out=scratch)
-    return (w_t @ cols).reshape(C, N, H, W).transpose(1, 0, 2, 3)
+    return (w_t @ cols).reshape(C, N, H, W).transpose(1, 0, 2, 3), cols
+    # END SOLUTION
+
+
+def _full_conv_weight_grad(x2, dy_cols, w_shape):
+    """dw of a stride-1 convolution from x's pixels (C, N*H*W) and dy's full-padded columns.
+
+    Row (f, i', j') of dy's columns, at input pixel p, holds the output that pixel meets through
+    kernel tap (kh-1-i', kw-1-j'); so x2 @ dy_cols^T sums x * dy over every (pixel, output) pair
+    of each tap, which is dw, flipped and transposed.  This spares backward a second unfolding
+    (of x, when the forward kept x instead of its columns): one im2col serves dx and dw.
+    """
+    # BEGIN SOLUTION conv_full_weight_grad
+    xp = get_array_module(x2)
+    F, C, kh, kw = w_shape
+    dw_t = (x2 @ dy_cols.T).reshape(C, F, kh, kw)
+    return xp.ascontiguousarray(dw_t[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
     # END SOLUTION
 
 
@@ -200,19 +222,24 @@ def conv2d_backward(dy, cache):
     xp = get_array_module(dy)
     F, K = w.shape[0], w[0].size
     dy2 = dy.transpose(1, 0, 2, 3).reshape(F, -1)  # (F, P); free when dy is channel-major
-    if saved.ndim == 4:  # the forward kept x, not its columns: unfold it again
-        scratch = _workspace(dy, (K, dy2.shape[1]))
-        cols = im2col(saved, w.shape[2:], stride, padding, dilation, out=scratch)
-    else:
-        cols = saved
-    dw = (dy2 @ cols.T).reshape(w.shape)
     db = dy2.sum(axis=1) if has_bias else None
+    full_padding = _full_padding(w, stride, padding, dilation)
     if _is_pointwise(w, padding):
+        dw = (dy2 @ saved.T).reshape(w.shape)
         dx = _unpixels(w.reshape(F, -1).T @ dy2, x_shape, stride)
-    elif _full_padding(w, stride, padding, dilation) is not None:
-        dx = _full_conv_input_grad(dy, w, x_shape, _full_padding(w, stride, padding, dilation),
-                                   dilation)
+    elif full_padding is not None:
+        dx, dy_cols = _full_conv_input_grad(dy, w, x_shape, full_padding, dilation)
+        if saved.ndim == 2:  # the forward kept x's columns
+            dw = (dy2 @ saved.T).reshape(w.shape)
+        else:  # it kept x: dy's columns give dw, no second unfolding
+            dw = _full_conv_weight_grad(_pixels(saved, (1, 1)), dy_cols, w.shape)
     else:
+        if saved.ndim == 4:  # the forward kept x, not its columns: unfold it again
+            cols = im2col(saved, w.shape[2:], stride, padding, dilation,
+                          out=_workspace(dy, (K, dy2.shape[1])))
+        else:
+            cols = saved
+        dw = (dy2 @ cols.T).reshape(w.shape)
         # W^T dY into the scratch buffer: recomputed columns there are spent once dw is out
         dcols = xp.matmul(w.reshape(F, -1).T, dy2, out=_workspace(dy, (K, dy2.shape[1])))
         dx = col2im(dcols, x_shape, w.shape[2:], stride, padding, dilation)
