@@ -322,7 +322,9 @@ def _cpu_model():
 
 
 def set_threads(threads):
-    """Pin both sides to ``threads`` threads; returns the threadpoolctl limiter (keep it alive)."""
+    """Pin both sides to ``threads`` threads: PyTorch's, tinyresnet's own (its NumPy passes) and
+    BLAS's; returns the threadpoolctl limiter (keep it alive)."""
+    F.set_num_threads(threads)
     if torch is not None:
         torch.set_num_threads(threads)
     try:
@@ -347,11 +349,15 @@ def main(argv=None):
                         help="wall time, or this process's CPU time (use with --threads 1 on a "
                              "busy machine)")
     args = parser.parse_args(argv)
+    only = set(args.only.split(","))
+    if not only or not only <= {"ops", "steps", "memory"}:
+        parser.error(f"--only takes a comma-separated subset of ops, steps, memory; got {args.only!r}")
+    if args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
     global clock
     clock = CLOCKS[args.timer]
     use_torch = torch is not None and not args.no_torch
     reps = args.reps or (2 if args.quick else 5)
-    only = set(args.only.split(","))
     limiter = set_threads(args.threads)  # noqa: F841 (kept alive for the whole run)
 
     def log(line):

@@ -272,3 +272,49 @@ def test_ops_return_channel_major_arrays(rng):
     g, pool_shape = F.global_avgpool2d_forward(y)
     dg = F.global_avgpool2d_backward(np.ones(g.shape), pool_shape)
     assert _is_channel_major(dg) and np.allclose(dg, 1 / 64)
+
+
+# ---- NumPy passes split over threads -----------------------------------------------------------
+@pytest.fixture
+def threads():
+    previous = F.set_num_threads(3)
+    yield 3
+    F.set_num_threads(previous)
+
+
+def test_parallel_covers_the_range_once_in_consecutive_slices(threads):
+    from tinyresnet.functional._threads import MIN_ELEMENTS_PER_THREAD, parallel
+
+    seen = []
+    parallel(lambda a, b: seen.append((a, b)), 10, np.empty(3 * MIN_ELEMENTS_PER_THREAD, np.int8))
+    assert sorted(seen) == [(0, 3), (3, 6), (6, 10)]
+    seen.clear()
+    parallel(lambda a, b: seen.append((a, b)), 10, np.empty(10, np.int8))  # too small to split
+    assert seen == [(0, 10)]
+
+
+def test_parallel_raises_what_a_worker_raised(threads):
+    from tinyresnet.functional._threads import MIN_ELEMENTS_PER_THREAD, parallel
+
+    def fail_on_the_last_slice(start, stop):
+        if stop == 9:
+            raise ValueError("worker failed")
+
+    with pytest.raises(ValueError, match="worker failed"):
+        parallel(fail_on_the_last_slice, 9, np.empty(3 * MIN_ELEMENTS_PER_THREAD, np.int8))
+
+
+def test_threaded_im2col_equals_serial(rng, threads, monkeypatch):
+    from tinyresnet.functional import _threads
+
+    monkeypatch.setattr(_threads, "MIN_ELEMENTS_PER_THREAD", 1)  # split even small arrays
+    x = channel_major(rng.standard_normal((2, 5, 6, 7)))
+    cols = F.im2col(x, 3, 2, 1)
+    F.set_num_threads(1)
+    np.testing.assert_array_equal(cols, F.im2col(x, 3, 2, 1))
+
+
+def test_set_num_threads_refuses_zero():
+    with pytest.raises(ValueError, match="set_num_threads: expected a thread count >= 1, got 0"):
+        F.set_num_threads(0)
+    assert F.get_num_threads() >= 1

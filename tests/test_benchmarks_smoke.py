@@ -1,0 +1,46 @@
+"""The benchmark script runs end to end on tiny shapes and writes its JSON (no timing is checked)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+
+
+def _run(tmp_path, *extra):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--threads", "1", "--reps", "1", "--json", str(out),
+         *extra],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(out.read_text()), proc.stdout
+
+
+def test_quick_benchmark_writes_every_kind_of_row(tmp_path):
+    results, stdout = _run(tmp_path)
+    groups = {row["group"] for row in results["rows"]}
+    assert {"conv2d fwd+bwd", "max-pool fwd+bwd", "batch-norm fwd+bwd", "relu fwd+bwd",
+            "training step"} <= groups
+    assert all(row["tinyresnet_s"] > 0 for row in results["rows"])
+    assert results["machine"]["threads"] == 1 and results["reps"] == 1
+    (memory,) = results["memory"]
+    assert memory["tinyresnet"]["peak_mib"] > 0
+    has_torch = results["machine"]["torch"] is not None
+    assert all((row["ratio"] is not None) == has_torch for row in results["rows"])
+    assert ("torch" in memory) == has_torch
+    assert any(line.startswith("group") and "ratio" in line for line in stdout.splitlines())
+
+
+def test_without_torch_it_reports_tinyresnet_alone(tmp_path):
+    results, _ = _run(tmp_path, "--no-torch", "--only", "ops")
+    assert results["rows"] and all(row["torch_s"] is None and row["ratio"] is None
+                                   for row in results["rows"])
+    assert results["memory"] == []
+
+
+def test_bad_arguments_are_refused():
+    proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--only", "nothing"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--only takes a comma-separated subset" in proc.stderr
