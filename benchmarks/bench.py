@@ -285,6 +285,32 @@ def format_memory(row):
     return line
 
 
+def markdown(results):
+    """The results as Markdown tables, as docs/performance.md shows them."""
+    def ms(seconds):
+        return f"{seconds * 1e3:.1f}" if seconds is not None else "-"
+
+    lines = ["| group | row | tinyresnet ms | PyTorch ms | ratio | tinyresnet GFLOP/s |",
+             "|---|---|--:|--:|--:|--:|"]
+    for row in results["rows"]:
+        ratio = f"{row['ratio']:.2f}" if row.get("ratio") else "-"
+        gflops = f"{row['tinyresnet_gflops']:.0f}" if row.get("tinyresnet_gflops") else ""
+        lines.append(f"| {row['group']} | {row['name']} | {ms(row['tinyresnet_s'])} | "
+                     f"{ms(row.get('torch_s'))} | {ratio} | {gflops} |")
+    if results["memory"]:
+        lines += ["", "| training step | tinyresnet peak RSS MiB | PyTorch peak RSS MiB | ratio | "
+                      "the step adds (tinyresnet / PyTorch) MiB |", "|---|--:|--:|--:|--:|"]
+        for row in results["memory"]:
+            tiny, ref = row["tinyresnet"], row.get("torch")
+            peak_ratio = f"{tiny['peak_mib'] / ref['peak_mib']:.2f}" if ref else "-"
+            adds = f"{tiny['step_mib']:.0f}" if tiny["step_mib"] is not None else "-"
+            if ref and ref["step_mib"] is not None:
+                adds += f" / {ref['step_mib']:.0f}"
+            lines.append(f"| {row['name']} | {tiny['peak_mib']:.0f} | "
+                         f"{ref['peak_mib'] if ref else float('nan'):.0f} | {peak_ratio} | {adds} |")
+    return "\n".join(lines) + "\n"
+
+
 def machine_info(threads):
     info = {
         "python": platform.python_version(),
@@ -345,6 +371,9 @@ def main(argv=None):
                         help="comma-separated subset of ops, steps, memory")
     parser.add_argument("--no-torch", action="store_true", help="time tinyresnet alone")
     parser.add_argument("--rows", metavar="TEXT", help="only the op rows whose name holds TEXT")
+    parser.add_argument("--markdown", metavar="PATH", help="also write the tables as Markdown")
+    parser.add_argument("--render", metavar="JSON",
+                        help="run nothing: print (and --markdown) the tables of an earlier --json")
     parser.add_argument("--timer", choices=sorted(CLOCKS), default="wall",
                         help="wall time, or this process's CPU time (use with --threads 1 on a "
                              "busy machine)")
@@ -354,6 +383,16 @@ def main(argv=None):
         parser.error(f"--only takes a comma-separated subset of ops, steps, memory; got {args.only!r}")
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
+    if args.render:
+        with open(args.render) as f:
+            results = json.load(f)
+        print(format_header())
+        print("\n".join([format_row(r) for r in results["rows"]]
+                        + [format_memory(r) for r in results["memory"]]))
+        if args.markdown:
+            with open(args.markdown, "w") as f:
+                f.write(markdown(results))
+        return results
     global clock
     clock = CLOCKS[args.timer]
     use_torch = torch is not None and not args.no_torch
@@ -386,6 +425,9 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(markdown(results))
     return results
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from ._validate import check_array, check_window_args
-from .im2col import _tap, conv_output_shape
+from .im2col import _tap, _workspace, conv_output_shape
 
 __all__ = [
     "maxpool2d_forward",
@@ -83,15 +83,16 @@ def _phase_planes(x_cn, kernel_size, stride, padding, dilation, Ho, Wo, fill):
 
     Returns
     -------
-    tap : function (i, j) -> view (C*N, Ho*Wq) of the planes, the wide grid of tap (i, j)
+    tap : function (i, j) -> view (C*N, Ho*Wq) of the planes, the wide grid of tap (i, j); the
+        planes live in the reused scratch buffer, valid until its next use
     Wq : width of the wide grid
     """
-    xp = get_array_module(x_cn)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     C, N, H, W = x_cn.shape
     # one spare row: the wide slice of the last output row runs past its plane's last row
     Hq, Wq = Ho + (kh - 1) * dh // sh + 1, Wo + (kw - 1) * dw // sw
-    planes = xp.full((sh, sw, C, N, Hq, Wq), fill, dtype=x_cn.dtype)
+    planes = _workspace(x_cn, (sh, sw, C, N, Hq, Wq))  # scratch: they die with the forward call
+    planes.fill(fill)
     for a in range(sh):
         h0 = (a - ph) % sh  # the first input row that lands in row phase a
         r0, nr = (ph + h0) // sh, min(Hq - (ph + h0) // sh, len(range(h0, H, sh)))
