@@ -23,8 +23,9 @@ Fast paths, each tested equal to the loop references (``conv2d_forward_naive``):
 * 1x1 convolutions (ResNet's bottlenecks and projections) skip im2col: their columns are the input
   pixels, a free view of a channel-major x; a strided one slices first and copies only the pixels
   it reads.
-* For stride 1, dx is computed as the full convolution of dy with the flipped, transposed kernel
-  (``_full_conv_input_grad``) instead of ``col2im(W^T dY)``; see there why it is faster.  The same
+* For stride 1 (and F <= C), dx is computed as the full convolution of dy with the flipped,
+  transposed kernel (``_full_conv_input_grad``) instead of ``col2im(W^T dY)``; see there why it is
+  faster.  The same
   columns of dy give dw against x's pixels (``_full_conv_weight_grad``): one im2col in backward.
 * Memory: by default the forward keeps x, not its columns (``set_im2col_recompute``); a strided
   convolution unfolds x again in backward.  Columns that live within one call go to a reused
@@ -78,15 +79,17 @@ def _pixels(x, stride):
 
 
 def _full_padding(w, stride, padding, dilation):
-    """The padding of dx's full convolution, when dx can be computed as one (else None).
+    """The padding of dx's full convolution, when backward should compute dx as one (else None).
 
     With stride 1, dx is dy convolved with the kernel flipped in space and transposed in its
     channels, padded by d*(k-1) - p: every input pixel gathers the outputs whose window held it.
-    That needs d*(k-1) >= p, true of every usual padding ("same" convolutions included).
+    That needs d*(k-1) >= p, true of every usual padding ("same" convolutions included).  It
+    unfolds dy, F channels, where col2im's way unfolds x, C channels: it pays when F <= C, as in
+    every ResNet layer but the stem (3 -> 16 or 64 channels), which takes col2im's way.
     """
-    kh, kw = w.shape[2:]
+    F, C, kh, kw = w.shape
     (dh, dw), (ph, pw) = dilation, padding
-    if tuple(stride) != (1, 1) or dh * (kh - 1) < ph or dw * (kw - 1) < pw:
+    if tuple(stride) != (1, 1) or dh * (kh - 1) < ph or dw * (kw - 1) < pw or F > C:
         return None
     return dh * (kh - 1) - ph, dw * (kw - 1) - pw
 
