@@ -25,8 +25,8 @@ Fast paths, each tested equal to the loop references (``conv2d_forward_naive``):
   it reads.
 * For stride 1 (and F <= C), dx is computed as the full convolution of dy with the flipped,
   transposed kernel (``_full_conv_input_grad``) instead of ``col2im(W^T dY)``; see there why it is
-  faster.  The same
-  columns of dy give dw against x's pixels (``_full_conv_weight_grad``): one im2col in backward.
+  faster.  The same columns of dy give dw against x's pixels (``_full_conv_weight_grad``): one
+  im2col in backward.
 * Memory: by default the forward keeps x, not its columns (``set_im2col_recompute``); a strided
   convolution unfolds x again in backward.  Columns that live within one call go to a reused
   scratch buffer (``im2col._workspace``) instead of fresh tens of megabytes per call.
