@@ -105,14 +105,21 @@ def channel_major(a):
     return np.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
 
 
-def time_side_by_side(fns, reps, warmup=1):
-    """Median wall time of each callable in ``fns`` (a dict), alternating them rep by rep."""
+def time_side_by_side(fns, reps, warmup=1, settle=False):
+    """Median time of each callable in ``fns`` (a dict), alternating them rep by rep.
+
+    With ``settle``, each timed call follows an untimed call of the same side: a single op
+    allocates and frees arrays of tens of megabytes, and without it each side would pay for the
+    memory the other just handed back to the OS (page faults on first touch).
+    """
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     times = {key: [] for key in fns}
     for _ in range(reps):
         for key, fn in fns.items():
+            if settle:
+                fn()
             start = clock()
             fn()
             times[key].append(clock() - start)
@@ -157,7 +164,7 @@ def conv_row(shape, reps, rng, use_torch):
         fns["torch"] = reference
     # forward, dx and dw are each one (F, K) x (K, P) product's worth of multiply-adds
     flops = 3 * 2 * N * Fo * Ho * Wo * C * k * k
-    return _row("conv2d fwd+bwd", name, time_side_by_side(fns, reps), flops)
+    return _row("conv2d fwd+bwd", name, time_side_by_side(fns, reps, settle=True), flops)
 
 
 def maxpool_row(shape, reps, rng, use_torch):
@@ -180,7 +187,7 @@ def maxpool_row(shape, reps, rng, use_torch):
             torch.nn.functional.max_pool2d(xt, 3, 2, 1).backward(dyt)
 
         fns["torch"] = reference
-    return _row("max-pool fwd+bwd", name, time_side_by_side(fns, reps))
+    return _row("max-pool fwd+bwd", name, time_side_by_side(fns, reps, settle=True))
 
 
 def batchnorm_row(shape, reps, rng, use_torch):
@@ -209,7 +216,7 @@ def batchnorm_row(shape, reps, rng, use_torch):
             torch.nn.functional.batch_norm(xt, rm, rv, gt, bt, True, 0.1, 1e-5).backward(dyt)
 
         fns["torch"] = reference
-    return _row("batch-norm fwd+bwd", name, time_side_by_side(fns, reps))
+    return _row("batch-norm fwd+bwd", name, time_side_by_side(fns, reps, settle=True))
 
 
 def relu_row(shape, reps, rng, use_torch):
@@ -232,7 +239,7 @@ def relu_row(shape, reps, rng, use_torch):
             torch.relu(xt).backward(dyt)
 
         fns["torch"] = reference
-    return _row("relu fwd+bwd", name, time_side_by_side(fns, reps))
+    return _row("relu fwd+bwd", name, time_side_by_side(fns, reps, settle=True))
 
 
 def op_rows(quick, reps, use_torch, log, only_rows=None):
