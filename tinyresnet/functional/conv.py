@@ -49,11 +49,11 @@ def set_im2col_recompute(enabled):
     True (the default): keep the input x.  The columns of a kxk convolution are k*k times larger
     than x (9x for 3x3), so keeping them for every layer of a network costs about 9x its
     activations' memory (gigabytes for CIFAR ResNet-56 at batch 128).  Backward of a stride-1
-    convolution needs no columns of x (dy's give dw too, see _full_conv_weight_grad); a strided one
-    unfolds x again, one more im2col: a copy, cheap next to the matrix products.
+    convolution with F <= C needs no columns of x (dy's give dw too, see _full_conv_weight_grad);
+    the others unfold x again, one more im2col: a copy, cheap next to the matrix products.
 
-    False: keep the columns, which saves that copy for strided convolutions when memory is
-    plentiful.
+    False: keep the columns, which saves that copy for strided and widening convolutions when
+    memory is plentiful.
 
     1x1 convolutions keep their input pixels either way: they have no columns to unfold.
     """
