@@ -109,10 +109,12 @@ def main(argv=None):
     save(viz.plot_forward_signal(trained_signals), "signal_trained")
 
     # 7. Gradient per path length on the trained ResNet-20 (9 blocks).
-    paths = viz.path_gradient_magnitude(resnet, xt[:64], yt[:64], samples=8)
-    numbers["path_gradient_mean"] = paths.mean.tolist()
-    save(viz.plot_paths(viz.path_length_distribution(paths.n), {"ResNet-20 trained": paths}),
-         "paths")
+    tr.manual_seed(0)
+    fresh = models.cifar_resnet(20, in_channels=1)  # BN in training mode: no statistics yet
+    paths = {"ResNet-20 at init": viz.path_gradient_magnitude(fresh, xt[:64], yt[:64], samples=8),
+             "ResNet-20 trained": viz.path_gradient_magnitude(resnet, xt[:64], yt[:64], samples=8)}
+    numbers["path_gradient_mean"] = {k: g.mean.tolist() for k, g in paths.items()}
+    save(viz.plot_paths(viz.path_length_distribution(9), paths), "paths")
 
     # 8. Lesion study.
     lesions = {"ResNet-20": viz.lesion_study(resnet, xt, yt),

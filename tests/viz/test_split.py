@@ -5,8 +5,9 @@ import pytest
 
 import tinyresnet as tr
 from tinyresnet import models, nn
-from tinyresnet.viz._instrument import patched
+from tinyresnet.viz._instrument import patched, record_forward
 from tinyresnet.viz.split import gradient_split, plot_gradient_split
+
 
 def _batch(rng, size, n=2):
     return rng.standard_normal((n, 3, size, size)), rng.integers(0, 10, n)
@@ -30,12 +31,10 @@ def _directional(model, x, y, block, method, v, h):
 def _check_block(model, x, y, name, block, rng, parts, h=1e-6, rel=1e-6):
     """The block's input gradient (and, for post-activation blocks, each part) against finite
     differences along a random direction."""
-    with nn.no_grad(), patched(block, forward=_keep_input(block)):
+    with nn.no_grad(), record_forward([(name, block)]) as record:
         model(x)
-    v = rng.standard_normal(block._last_input_shape)
-    model.train()
+    v = rng.standard_normal(record.inputs[name].shape)
     split = gradient_split(model, x, y)
-    i = split.names.index(name)
     total = block.grad_branch + (0 if block.grad_shortcut is None else block.grad_shortcut)
     checks = [("forward", total)]
     if parts:
@@ -44,17 +43,7 @@ def _check_block(model, x, y, name, block, rng, parts, h=1e-6, rel=1e-6):
         numeric = _directional(model, x, y, block, method, v, h)
         assert float((analytic * v).sum()) == pytest.approx(numeric, rel=rel, abs=1e-10), (
             name, method)
-    return split.max_sum_error[i]
-
-
-def _keep_input(block):
-    original = block.forward
-
-    def forward(inp):
-        object.__setattr__(block, "_last_input_shape", inp.shape)
-        return original(inp)
-
-    return forward
+    return split.max_sum_error[split.names.index(name)]
 
 
 @pytest.mark.parametrize("factory, size", [

@@ -94,7 +94,8 @@ def plot_forward_signal(signals):
     left.set_title("forward signal per block", fontsize=10)
     # At initialisation every response is 1 to 1e-5: no offset notation, and show the zero.
     right.ticklabel_format(axis="y", useOffset=False)
-    right.set_ylim(bottom=0)
+    top = max(float(np.max(s.conv_std)) for s in signals.values())
+    right.set_ylim(0, 1.25 * top)
     right.set_xlabel("3x3 conv layer (input -> output)")
     right.set_ylabel("std of response after BN")
     right.set_title("3x3 layer responses (He et al. 2015, Fig. 7)", fontsize=10)
