@@ -355,9 +355,8 @@ def _cpu_model():
 
 
 def set_threads(threads):
-    """Pin both sides to ``threads`` threads: PyTorch's, tinyresnet's own (its NumPy passes) and
-    BLAS's; returns the threadpoolctl limiter (keep it alive)."""
-    F.set_num_threads(threads)
+    """Pin both sides to ``threads`` threads, PyTorch's and BLAS's (tinyresnet's own NumPy passes
+    run on one); returns the threadpoolctl limiter (keep it alive)."""
     if torch is not None:
         torch.set_num_threads(threads)
     try:

@@ -143,9 +143,6 @@ def _child(side, name, threads):
         torch.set_num_threads(threads)
         step = torch_step(torch_name, batch, size, classes)
     else:
-        from tinyresnet import functional
-
-        functional.set_num_threads(threads)
         step = tinyresnet_step(tiny_name, batch, size, classes)
     try:
         setup = _rss_mib("VmRSS")

@@ -1,7 +1,6 @@
 """Stateless forward/backward function pairs: ``y, cache = op_forward(...)``,
 ``grads = op_backward(dy, cache)``.  One file per family; naive loop references sit beside the
 fast conv and max-pool."""
-from ._threads import get_num_threads, set_num_threads
 from .activation import relu_backward, relu_forward
 from .conv import (
     conv2d_backward,
@@ -30,7 +29,7 @@ from .residual import add_backward, add_forward
 __all__ = [
     "im2col", "col2im", "conv_output_shape",
     "conv2d_forward", "conv2d_backward", "conv2d_forward_naive", "conv2d_backward_naive",
-    "set_im2col_recompute", "set_num_threads", "get_num_threads",
+    "set_im2col_recompute",
     "batchnorm2d_forward", "batchnorm2d_backward",
     "relu_forward", "relu_backward",
     "maxpool2d_forward", "maxpool2d_backward", "maxpool2d_forward_naive", "maxpool2d_backward_naive",

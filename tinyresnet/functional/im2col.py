@@ -19,7 +19,6 @@ import math
 import threading
 
 from ..backend import get_array_module
-from ._threads import parallel
 from ._validate import check_array, check_window_args, window_output_size
 
 __all__ = ["im2col", "col2im", "conv_output_shape"]
@@ -88,7 +87,11 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, out=None):
     Ho, Wo = conv_output_shape(x.shape, kernel_size, stride, padding, dilation)
 
     x_cn = x.transpose(1, 0, 2, 3)  # channel-major view; free when x already has that memory order
-    padded = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=x.dtype) if ph or pw else x_cn
+    if ph or pw:
+        padded = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+        padded[:, :, ph : ph + H, pw : pw + W] = x_cn
+    else:
+        padded = x_cn
     if out is None:
         out = xp.empty((C * kh * kw, N * Ho * Wo), dtype=x.dtype)
     elif out.shape != (C * kh * kw, N * Ho * Wo) or not out.flags.c_contiguous:
@@ -98,16 +101,10 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, out=None):
             + ("" if out.flags.c_contiguous else " (not C-contiguous)")
         )
     cols = out.reshape(C, kh, kw, N, Ho, Wo)
-
-    def unfold(c0, c1):  # channels c0..c1-1: disjoint rows of cols, so threads may share the work
-        if padded is not x_cn:
-            padded[c0:c1, :, ph : ph + H, pw : pw + W] = x_cn[c0:c1]
-        for i in range(kh):
-            for j in range(kw):
-                rows, columns = _tap(i, j, Ho, Wo, stride, dilation)
-                cols[c0:c1, i, j] = padded[c0:c1, :, rows, columns]
-
-    parallel(unfold, C, out)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = _tap(i, j, Ho, Wo, stride, dilation)
+            cols[:, i, j] = padded[:, :, rows, columns]
     return out
 
 
