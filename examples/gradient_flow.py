@@ -9,35 +9,13 @@ decay), ResNet-20 and plain-20 with the same seed.  The figures' numbers go to `
 """
 import argparse
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
 import tinyresnet as tr
-from tinyresnet import models, nn, optim, viz
+from tinyresnet import models, viz
 from tinyresnet.data import load_digits
-
-
-def train_digits(skip, depth=20, epochs=3, batch_size=64, lr=0.1, seed=0):
-    train, _ = load_digits()
-    tr.manual_seed(seed)
-    model = models.cifar_resnet(depth, skip=skip, in_channels=1)
-    opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
-    loss_fn = nn.CrossEntropyLoss()
-    rng = np.random.default_rng(seed)
-    steps = len(train.labels) // batch_size
-    for epoch in range(epochs):
-        perm = rng.permutation(len(train.labels))
-        for i in range(steps):
-            for group in opt.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * (epoch * steps + i) / (epochs * steps)))
-            idx = perm[i * batch_size:(i + 1) * batch_size]
-            model.zero_grad()
-            loss_fn(model(train.images[idx]), train.labels[idx])
-            model.backward(loss_fn.backward())
-            opt.step()
-    return model.eval()
 
 
 def at_init(depth, skip, seed=0):
@@ -88,7 +66,7 @@ def main(argv=None):
 
     # Trained on the digits.
     train, test = load_digits()
-    resnet, plain = train_digits(skip=True), train_digits(skip=False)
+    resnet, plain = viz.train_on_digits(skip=True), viz.train_on_digits(skip=False)
     xt, yt = test.images, test.labels
     numbers["test_accuracy"] = {"ResNet-20": viz.evaluate(resnet, xt, yt)[1],
                                 "plain-20": viz.evaluate(plain, xt, yt)[1]}

@@ -1,12 +1,9 @@
 """Fixtures for the viz tests: one BLAS thread, and small networks trained once per session."""
 import contextlib
-import math
 
-import numpy as np
 import pytest
 
-import tinyresnet as tr
-from tinyresnet import models, nn, optim
+from tinyresnet import viz
 from tinyresnet.data import load_digits
 
 
@@ -24,27 +21,10 @@ def _one_blas_thread():
         yield
 
 
-def train_digits_model(skip, depth=20, epochs=3, batch_size=64, lr=0.1, seed=0):
-    """CIFAR ResNet-``depth`` (or its plain twin) trained on the 8x8 digits: SGD with momentum,
-    cosine decay; returns (model in eval mode, test images, test labels)."""
-    train, test = load_digits()
-    tr.manual_seed(seed)
-    model = models.cifar_resnet(depth, skip=skip, in_channels=1)
-    opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
-    loss_fn = nn.CrossEntropyLoss()
-    rng = np.random.default_rng(seed)
-    steps = len(train.labels) // batch_size
-    for epoch in range(epochs):
-        perm = rng.permutation(len(train.labels))
-        for i in range(steps):
-            for group in opt.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * (epoch * steps + i) / (epochs * steps)))
-            idx = perm[i * batch_size:(i + 1) * batch_size]
-            model.zero_grad()
-            loss_fn(model(train.images[idx]), train.labels[idx])
-            model.backward(loss_fn.backward())
-            opt.step()
-    return model.eval(), test.images, test.labels
+def train_digits_model(skip, **kwargs):
+    """(trained model in eval mode, test images, test labels): see viz.train_on_digits."""
+    _, test = load_digits()
+    return viz.train_on_digits(skip=skip, **kwargs), test.images, test.labels
 
 
 @pytest.fixture(scope="session")

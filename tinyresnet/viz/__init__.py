@@ -17,6 +17,7 @@ module                    what it measures
 ``landscape``             loss along filter-normalised random directions (Li et al. 2018)
 ========================  ==================================================================
 """
+from .digits import train_on_digits
 from .landscape import (
     Slice1D, Slice2D, evaluate, filter_normalized_direction, loss_slice_1d, loss_slice_2d,
     plot_loss_slice_1d, plot_loss_slice_2d,
@@ -33,6 +34,7 @@ from .signal import RECTIFIED_GAUSSIAN_STD, ForwardSignal, forward_signal, plot_
 from .split import GradientSplit, gradient_split, plot_gradient_split
 
 __all__ = [
+    "train_on_digits",
     "GradientProfile", "gradient_profile", "weight_layers", "plot_gradient_profile",
     "GradientSplit", "gradient_split", "plot_gradient_split",
     "RECTIFIED_GAUSSIAN_STD", "ForwardSignal", "forward_signal", "plot_forward_signal",
