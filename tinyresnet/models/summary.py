@@ -94,10 +94,16 @@ def _conv(m, shape):
             f"shape (N, {m.in_channels}, H, W), "
             f"got shape {shape}"
         )
-    Ho, Wo = F.conv_output_shape(shape, m.kernel_size, m.stride, m.padding, m.dilation, "conv2d")
+    if isinstance(m.padding, str):  # "same" keeps the size (stride 1), "valid" pads nothing
+        Ho, Wo = shape[2:] if m.padding == "same" else F.conv_output_shape(
+            shape, m.kernel_size, m.stride, 0, m.dilation, "conv2d")
+    else:
+        Ho, Wo = F.conv_output_shape(shape, m.kernel_size, m.stride, m.padding, m.dilation,
+                                     "conv2d")
     kh, kw = m.kernel_size
     N = shape[0]
-    return (N, m.out_channels, Ho, Wo), N * m.out_channels * Ho * Wo * m.in_channels * kh * kw
+    fan_in = m.in_channels // m.groups * kh * kw  # an output sees only its group's channels
+    return (N, m.out_channels, Ho, Wo), N * m.out_channels * Ho * Wo * fan_in
 
 
 def _pool(m, shape):
