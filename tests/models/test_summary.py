@@ -83,3 +83,21 @@ def test_grouped_conv_macs_divide_by_groups(skip_init):
     assert conv2.output_shape == (1, 128, 14, 14)
     assert conv2.macs == 128 * 14 * 14 * (128 // 32) * 9
     assert conv2.params == 128 * 4 * 9
+
+
+def test_pooling_options_in_the_summary():
+    from tinyresnet import nn
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 2, padding="same"), nn.MaxPool2d(3, 2, ceil_mode=True),
+                          nn.AdaptiveAvgPool2d((3, None)), nn.AdaptiveMaxPool2d(2))
+    shapes = [r.output_shape for r in models.summary(model, (3, 10, 9)).rows]
+    assert shapes == [(1, 4, 10, 9), (1, 4, 5, 4), (1, 4, 3, 4), (1, 4, 2, 2)]
+    assert shapes == [tuple(y.shape) for y in _outputs(model, np.zeros((1, 3, 10, 9), np.float32))]
+
+
+def _outputs(model, x):
+    out = []
+    for layer in model:
+        x = layer(x)
+        out.append(x)
+    return out
