@@ -19,6 +19,7 @@ from .conv import (
     conv2d_forward_naive,
     set_im2col_recompute,
 )
+from .cross_entropy import cross_entropy_backward, cross_entropy_forward
 from .dropout import dropout_backward, dropout_forward
 from .im2col import col2im, conv_output_shape, im2col
 from .linear import flatten_backward, flatten_forward, linear_backward, linear_forward
@@ -52,5 +53,6 @@ __all__ = [
     "linear_forward", "linear_backward", "flatten_forward", "flatten_backward",
     "add_forward", "add_backward",
     "softmax_cross_entropy_forward", "softmax_cross_entropy_backward", "log_softmax",
+    "cross_entropy_forward", "cross_entropy_backward",
     "dropout_forward", "dropout_backward",
 ]

@@ -58,8 +58,11 @@ class Conv2d(Module):
 
     def forward(self, x):
         b = self.bias.data if self.bias is not None else None
+        # groups only when grouped: an ungrouped layer runs on any conv2d_forward(x, w, b,
+        # stride, padding, dilation), an assignment's or a mutation's included
+        options = {"groups": self.groups} if self.groups != 1 else {}
         y, cache = F.conv2d_forward(x, self.weight.data, b, self.stride, self.padding,
-                                    self.dilation, self.groups)
+                                    self.dilation, **options)
         self._save(cache)
         return y
 

@@ -16,8 +16,11 @@ class MaxPool2d(Module):
         self.ceil_mode = bool(ceil_mode)
 
     def forward(self, x):
+        # ceil_mode only when set: floor mode runs on any maxpool2d_forward(x, kernel_size,
+        # stride, padding, dilation), an assignment's included
+        options = {"ceil_mode": True} if self.ceil_mode else {}
         y, cache = F.maxpool2d_forward(x, self.kernel_size, self.stride, self.padding,
-                                       self.dilation, self.ceil_mode)
+                                       self.dilation, **options)
         self._save(cache)
         return y
 
@@ -40,8 +43,9 @@ class AvgPool2d(Module):
         self.ceil_mode, self.count_include_pad = bool(ceil_mode), count_include_pad
 
     def forward(self, x):
+        options = {"ceil_mode": True} if self.ceil_mode else {}
         y, cache = F.avgpool2d_forward(
-            x, self.kernel_size, self.stride, self.padding, self.count_include_pad, self.ceil_mode
+            x, self.kernel_size, self.stride, self.padding, self.count_include_pad, **options
         )
         self._save(cache)
         return y
