@@ -7,6 +7,7 @@ import pytest
 
 from tinyresnet import optim
 from tinyresnet.nn import Parameter
+from tinyresnet.optim import flatten_state_dict
 from tinyresnet.optim import lr_scheduler as S
 
 STEPS = 40
@@ -93,7 +94,7 @@ def test_state_dict_round_trip_resumes_exactly(name, tmp_path):
     first = SCHEDULES[name](S, opt)
     part = _lrs(first, 12)
     np.savez(tmp_path / "ckpt.npz",
-             **{f"optimizer.{k}": v for k, v in opt.state_dict().items()},
+             **{f"optimizer.{k}": v for k, v in flatten_state_dict(opt.state_dict()).items()},
              **{f"scheduler.{k}": v for k, v in first.state_dict().items()})
     with np.load(tmp_path / "ckpt.npz", allow_pickle=False) as f:
         saved = dict(f)

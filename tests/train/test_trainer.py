@@ -54,7 +54,7 @@ def assert_bit_identical(a, b):
     (ma, oa), (mb, ob) = a, b
     for key, value in ma.state_dict().items():
         np.testing.assert_array_equal(value, mb.state_dict()[key], err_msg=key, strict=True)
-    sa, sb = oa.state_dict(), ob.state_dict()
+    sa, sb = optim.flatten_state_dict(oa.state_dict()), optim.flatten_state_dict(ob.state_dict())
     assert sorted(sa) == sorted(sb)
     for key in sa:
         np.testing.assert_array_equal(np.asarray(sa[key]), np.asarray(sb[key]), err_msg=key)

@@ -15,11 +15,11 @@ from .lr_scheduler import (
     SequentialLR,
     StepLR,
 )
-from .optimizer import Optimizer
+from .optimizer import Optimizer, flatten_state_dict, unflatten_state_dict
 from .sgd import SGD
 
 __all__ = [
-    "Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler",
+    "Optimizer", "flatten_state_dict", "unflatten_state_dict", "SGD", "Adam", "AdamW", "lr_scheduler",
     "LRScheduler", "StepLR", "MultiStepLR", "CosineAnnealingLR", "LinearLR", "LambdaLR",
     "SequentialLR",
 ]
