@@ -13,10 +13,19 @@ between the residual branch and the shortcut (see ``block.py``).
 | 101   | Bottleneck, [3, 4, 23, 3]| 44,549,160 | 7.80 G (7.57 G)                     |
 | 152   | Bottleneck, [3, 8, 36, 3]| 60,192,808 | 11.51 G (11.28 G)                   |
 
-ResNeXt (Xie et al. 2017) is the same Bottleneck with a grouped 3x3 convolution: ``groups`` paths
-("cardinality") of ``width_per_group`` channels per 64 planes.  resnext50_32x4d: 25,028,904
-parameters, 4.23 GMACs; resnext101_32x8d: 88,791,336, 16.41 G; resnext101_64x4d: 83,455,272,
-15.46 G (torchvision's figures).
+The same Bottleneck builds the rest of torchvision's family: Wide ResNets (Zagoruyko & Komodakis
+2016) double its inner width; ResNeXts (Xie et al. 2017) make its 3x3 convolution grouped,
+``groups`` paths ("cardinality") of ``width_per_group`` channels per 64 planes.
+
+| model            | layers         | groups x width | parameters  | multiply-adds at 224x224 |
+|------------------|----------------|----------------|-------------|--------------------------|
+| wide_resnet50_2  | [3, 4, 6, 3]   | 1 x 128        | 68,883,240  | 11.40 G                  |
+| wide_resnet101_2 | [3, 4, 23, 3]  | 1 x 128        | 126,886,696 | 22.75 G                  |
+| resnext50_32x4d  | [3, 4, 6, 3]   | 32 x 4         | 25,028,904  | 4.23 G                   |
+| resnext101_32x8d | [3, 4, 23, 3]  | 32 x 8         | 88,791,336  | 16.41 G                  |
+| resnext101_64x4d | [3, 4, 23, 3]  | 64 x 4         | 83,455,272  | 15.46 G                  |
+
+Every count and MAC figure above is ``summary``'s and equals torchvision's (tests/models).
 
 Differences from torchvision, none of which changes a parameter: each ReLU is its own module
 (a module keeps one forward cache, so the ReLU after the sum is ``relu`` and the branch's are
