@@ -39,7 +39,8 @@ __all__ = [
 
 
 def adaptive_window_bounds(size, out):
-    """[(start_i, end_i) for i < out]: PyTorch's windows of an axis of ``size`` pooled to ``out``."""
+    """[(start_i, end_i) for i < out]: PyTorch's windows of an axis of ``size`` pooled to
+    ``out``."""
     return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
 
 

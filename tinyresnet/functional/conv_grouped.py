@@ -41,7 +41,8 @@ class GroupedCache(NamedTuple):
 
 
 def check_grouped_args(x, w, b, stride, padding, dilation, groups, op="conv2d"):
-    """Validate a grouped convolution's operands; returns the normalised (stride, padding, dilation)."""
+    """Validate a grouped convolution's operands; returns the normalised (stride, padding,
+    dilation)."""
     check_array(x, op, ndim=4)
     check_array(w, op, name="weight", ndim=4)
     check_same_dtype(op, input=x, weight=w, bias=b)

@@ -32,7 +32,9 @@ def resolve_padding(padding, kernel_size, stride, dilation, op="conv2d"):
     if padding == "valid":
         return (0, 0), (0, 0)
     if padding != "same":
-        raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+        raise ValueError(
+            f"{op}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}"
+        )
     if pair(stride, "stride", op) != (1, 1):
         raise ValueError(f"{op}: padding='same' is not supported for strided convolutions "
                          f"(stride {stride}), as in PyTorch")

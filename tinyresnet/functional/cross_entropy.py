@@ -12,8 +12,8 @@ t as in loss.py) and the set S of samples not ignored:
     L_{\mathrm{none}} = (\ell_n)_n, \qquad
     \frac{\partial \ell_n}{\partial z_{nk}} = [n \in S]\,(p_{nk} - t_{nk})
 
-(``mean`` over no sample at all is NaN with a zero gradient, as in PyTorch).  The default, a mean with nothing
-ignored, is exactly ``softmax_cross_entropy_forward`` (the pair a lesson writes, loss.py), which
+(``mean`` over no sample at all is NaN with a zero gradient, as in PyTorch).  The default, a mean
+with nothing ignored, is exactly ``softmax_cross_entropy_forward`` (the pair a lesson writes, loss.py), which
 this file calls for it.
 """
 from typing import NamedTuple
@@ -63,7 +63,9 @@ def cross_entropy_forward(logits, labels, label_smoothing=0.0, reduction="mean",
     TypeError for non-integer labels.
     """
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        raise ValueError(
+            f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}"
+        )
     check_array(logits, "cross_entropy", name="logits", ndim=2)
     xp = get_array_module(logits)
     if not hasattr(labels, "dtype") or labels.dtype.kind not in "iu" or \

@@ -328,7 +328,8 @@ def avgpool2d_backward(dy, cache):
     N, C, H, W = x_shape
     Ho, Wo = dy.shape[2:]
     share = dy / divisor
-    extent = (_padded_extent(H, ph, Ho, kh, stride[0], 1), _padded_extent(W, pw, Wo, kw, stride[1], 1))
+    extent = (_padded_extent(H, ph, Ho, kh, stride[0], 1),
+              _padded_extent(W, pw, Wo, kw, stride[1], 1))
     dx_pad = xp.zeros((N, C) + extent, dtype=dy.dtype)
     for i in range(kh):
         for j in range(kw):

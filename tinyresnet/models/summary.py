@@ -147,7 +147,8 @@ def _shortcut_a(m, shape):
 _SHAPE_RULES = {
     nn.Conv2d: _conv, nn.BatchNorm2d: _batchnorm, nn.ReLU: _same, nn.Identity: _same,
     nn.Dropout: _same, nn.MaxPool2d: _pool, nn.AvgPool2d: _pool,
-    nn.AdaptiveAvgPool2d: _adaptive_pool, nn.AdaptiveMaxPool2d: _adaptive_pool, nn.Flatten: _flatten, nn.Linear: _linear,
+    nn.AdaptiveAvgPool2d: _adaptive_pool, nn.AdaptiveMaxPool2d: _adaptive_pool,
+    nn.Flatten: _flatten, nn.Linear: _linear,
     ShortcutA: _shortcut_a,
 }
 

@@ -1,4 +1,5 @@
-"""CrossEntropyLoss: softmax cross-entropy over logits, with PyTorch's reduction and ignore_index."""
+"""CrossEntropyLoss: softmax cross-entropy over logits, with PyTorch's reduction and
+ignore_index."""
 from .. import functional as F
 from .module import Module
 

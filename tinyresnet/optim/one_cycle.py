@@ -45,7 +45,9 @@ class OneCycleLR(LRScheduler):
                 raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
             total_steps = epochs * steps_per_epoch
         if not (isinstance(total_steps, int) and total_steps > 0):
-            raise ValueError(f"OneCycleLR: total_steps must be a positive integer, got {total_steps!r}")
+            raise ValueError(
+                f"OneCycleLR: total_steps must be a positive integer, got {total_steps!r}"
+            )
         if not 0 <= pct_start <= 1:
             raise ValueError(f"OneCycleLR: pct_start must be in [0, 1], got {pct_start!r}")
         if anneal_strategy not in ("cos", "linear"):
@@ -55,7 +57,9 @@ class OneCycleLR(LRScheduler):
         groups = getattr(optimizer, "param_groups", [])
         max_lrs = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * len(groups)
         if len(max_lrs) != len(groups):
-            raise ValueError(f"OneCycleLR: expected {len(groups)} max_lr values, got {len(max_lrs)}")
+            raise ValueError(
+                f"OneCycleLR: expected {len(groups)} max_lr values, got {len(max_lrs)}"
+            )
         self.total_steps, self.pct_start = total_steps, pct_start
         self.anneal_strategy, self.three_phase = anneal_strategy, three_phase
         self.cycle_momentum = cycle_momentum

@@ -10,8 +10,8 @@ State dict format
 -----------------
 ``state_dict()`` has PyTorch's layout (``torch.optim.Optimizer.state_dict``)::
 
-    {"state": {0: {"momentum_buffer": array}, ...},     # by global parameter index; Adam:
-                                                        # {"step": 10, "exp_avg": ..., "exp_avg_sq": ...}
+    {"state": {0: {"momentum_buffer": array}, ...},   # by global parameter index; Adam's
+                                                      # {"step": 10, "exp_avg": ..., ...}
      "param_groups": [{"lr": 0.1, "momentum": 0.9, ..., "params": [0, 1, 2]}, ...]}
 
 Arrays are CPU copies; numbers stay Python numbers, tuples (``betas``) tuples.  Parameters without

@@ -52,7 +52,8 @@ class ReduceLROnPlateau(LRScheduler):
         self.optimizer = optimizer
         self.factor, self.min_lrs, self.patience = factor, min_lrs, patience
         self.cooldown, self.cooldown_counter = cooldown, 0
-        self.mode, self.threshold, self.threshold_mode, self.eps = mode, threshold, threshold_mode, eps
+        self.mode, self.threshold, self.threshold_mode = mode, threshold, threshold_mode
+        self.eps = eps
         self.mode_worse = math.inf if mode == "min" else -math.inf
         self.best, self.num_bad_epochs = self.mode_worse, 0
         self.last_epoch = 0
