@@ -1,4 +1,6 @@
 """Pooling modules: MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d."""
+import numpy as np
+
 from .. import functional as F
 from .module import Module
 
@@ -58,8 +60,16 @@ class AvgPool2d(Module):
                 f"ceil_mode={self.ceil_mode}, count_include_pad={self.count_include_pad}")
 
 
-def _output_pair(output_size):
-    return output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+def _output_pair(output_size, layer):
+    """(Ho, Wo) from an int or a pair; None keeps that axis's size, as in PyTorch."""
+    pair = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * 2
+    if len(pair) != 2 or not all(s is None or (isinstance(s, (int, np.integer)) and s >= 1)
+                                 for s in pair):
+        raise ValueError(
+            f"{layer}: output_size must be a positive int, a pair of them, or None for an axis "
+            f"to keep, got {output_size!r}"
+        )
+    return pair
 
 
 class AdaptiveAvgPool2d(Module):
@@ -68,7 +78,7 @@ class AdaptiveAvgPool2d(Module):
 
     def __init__(self, output_size=(1, 1)):
         super().__init__()
-        self.output_size = tuple(_output_pair(output_size))
+        self.output_size = _output_pair(output_size, "AdaptiveAvgPool2d")
 
     def forward(self, x):
         if self.output_size == (1, 1):
@@ -95,7 +105,7 @@ class AdaptiveMaxPool2d(Module):
 
     def __init__(self, output_size):
         super().__init__()
-        self.output_size = tuple(_output_pair(output_size))
+        self.output_size = _output_pair(output_size, "AdaptiveMaxPool2d")
 
     def forward(self, x):
         y, cache = F.adaptive_maxpool2d_forward(x, self.output_size)
