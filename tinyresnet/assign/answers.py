@@ -15,7 +15,7 @@ placeholder), then any markdown cells the student added directly after it.  An a
 as given when some text remains.  Nothing here grades prose: it collects it, one readable file per
 student, and counts answered questions for the CSV.
 
-Notebooks are read with nbformat (``pip install nbformat``; Jupyter brings it).
+Notebooks are read with nbformat (``pip install tinyresnet[assign]``; Jupyter brings it).
 """
 import re
 from dataclasses import dataclass
@@ -64,7 +64,8 @@ def _nbformat():
     try:
         import nbformat
     except ImportError as err:
-        raise ImportError("collecting written answers needs nbformat: pip install nbformat") from err
+        raise ImportError("collecting written answers needs nbformat: pip install nbformat "
+                          "(or tinyresnet[assign])") from err
     return nbformat
 
 

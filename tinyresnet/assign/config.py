@@ -7,7 +7,7 @@
     notebook = "A1.ipynb"
     seed = 231                  # every test input derives from it
     time_limit_s = 10           # per test case (a part may override it)
-    import_time_limit_s = 60    # to import the student's package (default: 60, or a part's limit)
+    import_time_limit_s = 60    # to import the student's package (default: 60 s or the longest part limit)
     files = ["tinyresnet/functional/conv.py", ...]   # what the student edits and submits
     optional_files = [...]      # taken from a submission when present (A3: the student's layers)
     withhold = ["@A2", "conv_backward_naive"]       # regions stubbed but not graded (@A2: all of A2's)
