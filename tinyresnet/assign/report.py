@@ -138,7 +138,8 @@ def csv_text(results, assignment, secret=()):
         notes += [answers.note] if answers is not None and answers.note else []
         writer.writerow([r.name] + scores + [f"{r.score:g}", f"{r.max_score:g}",
                                              answers.summary() if answers else "",
-                                             redact(" | ".join(notes), secret)])
+                                             # a file's note is on each of its parts: once here
+                                             redact(" | ".join(dict.fromkeys(notes)), secret)])
     return buffer.getvalue()
 
 
