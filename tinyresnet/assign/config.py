@@ -43,7 +43,8 @@ __all__ = [
 
 CONFIG_NAMES = ("assignment.toml", "assignment.json")
 _TOP_KEYS = {
-    "id", "title", "notebook", "seed", "time_limit_s", "import_time_limit_s", "files", "optional_files", "withhold",
+    "id", "title", "notebook", "seed", "time_limit_s", "import_time_limit_s", "files",
+    "optional_files", "withhold",
     "public_tests",
     "hidden_tests", "tolerances", "parts",
 }

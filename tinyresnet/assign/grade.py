@@ -6,7 +6,7 @@ submission), grades it against the public and hidden tests of the instructor bun
 
     OUT/grades.csv                  points per part, total, maximum, answered questions, notes
     OUT/feedback/<name>.txt         what each student reads
-    OUT/answers/<name>.md           the written answers of the student's notebook, for grading by hand
+    OUT/answers/<name>.md           the written answers in the student's notebook, to grade by hand
     OUT/gradescope/<name>/results.json   (with gradescope=True) Gradescope's format
 
 Before the class, the bundle's own reference solution is graded in this environment: a reference
