@@ -52,6 +52,7 @@ def make_parser(prog="python -m tinyresnet.assign"):
 def main(argv=None, prog="python -m tinyresnet.assign"):
     """Parse ``argv`` (default sys.argv[1:]) and run; returns the exit status."""
     from .config import ConfigError
+    from .grade import GradeError
     from .markers import MarkerError
     from .release import BuildError
     from .submission import SubmissionError
@@ -74,11 +75,20 @@ def main(argv=None, prog="python -m tinyresnet.assign"):
             run = grade(args.assignment, args.submissions, bundle=args.bundle, out_dir=args.out,
                         gradescope=args.gradescope, assignments_dir=args.assignments,
                         time_limit_s=args.time_limit)
+            if run.reference is not None:
+                print(f"reference solution: {run.reference.score:g} / "
+                      f"{run.reference.max_score:g} in this environment")
             for r in run.results:
-                print(f"{r.name}: {r.score:g} / {r.max_score:g}")
+                answered = f"  (written answers: {r.answers.summary()})" if r.answers.total else ""
+                print(f"{r.name}: {r.score:g} / {r.max_score:g}{answered}")
             print(f"{len(run.results)} submissions graded: {run.csv_path}, feedback in "
                   f"{run.out_dir / 'feedback'}")
-    except (ConfigError, MarkerError, BuildError, SubmissionError) as e:
+            # graded, but the class needs a look before the grades go out: exit status 1
+            for line in run.problems:
+                print(f"{prog} {args.command}: {' '.join(line.split())}", file=sys.stderr)
+            if run.problems:
+                return 1
+    except (ConfigError, MarkerError, BuildError, SubmissionError, GradeError) as e:
         # one line, exit status 2: the convention of the tinyresnet command
         print(f"{prog} {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
