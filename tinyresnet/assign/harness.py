@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .diagnosis import Finding, compare
+from .diagnosis import Finding, compare, diagnose_error
 
 __all__ = [
     "Suite", "PartTest", "Context", "CaseFailure", "CaseSkipped", "CaseTimeout", "CaseResult", "describe", "case_seed",
@@ -382,5 +382,10 @@ def run_case(test, index, mode, store, seed, tolerances, params, visibility="pub
     except RecursionError as e:
         result.status, result.message = "error", student_error(e, editable)
     except Exception as e:  # a student's bug of any kind: report it, never crash the grading
-        result.status, result.message = "error", student_error(e, editable)
+        finding = diagnose_error(e)
+        if finding is not None:  # a known bug that shows as an exception: a diagnosed failure
+            finding.summary = student_error(e, editable)
+            result.status, result.message, result.signature = "fail", str(finding), finding.signature
+        else:
+            result.status, result.message = "error", student_error(e, editable)
     return result
