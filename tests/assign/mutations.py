@@ -19,6 +19,8 @@ BLOCK = "tinyresnet/models/block.py"
 SHORTCUT = "tinyresnet/models/shortcut.py"
 FEATURES = "tinyresnet/models/features.py"
 CIFAR = "tinyresnet/models/cifar.py"
+SGD = "tinyresnet/optim/sgd.py"
+ADAM = "tinyresnet/optim/adam.py"
 
 
 @dataclass(frozen=True)
@@ -650,4 +652,128 @@ CifarResNet._make_layer = _no_stride
 """, "make_layer", "mismatch", also=("gradcheck", "train"), message="'layer2.0"),
 ]
 
-ALL = A1 + A2 + A3
+
+
+def _sgd(body):
+    """SGD._update rewritten with one bug; ``body`` turns the gradient g into the step."""
+    return f"""
+
+def _buggy_update(self, p, grad, state, group):
+    lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
+    g = grad
+{body}
+    p.data -= lr * step
+
+
+SGD._update = _buggy_update
+"""
+
+
+def _adam(bias_correction="(1 - beta1**t)", second="(1 - beta2**t)", t="state['step']",
+          denom="v_hat**0.5 + group['eps']", decay="g = g + weight_decay * p.data"):
+    """Adam._update rewritten, each keyword one line of it (to put a bug in)."""
+    return f"""
+
+def _buggy_update(self, p, grad, state, group):
+    lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
+    if "step" not in state:
+        state["step"], state["exp_avg"], state["exp_avg_sq"] = 0, 0 * p.data, 0 * p.data
+    g = grad
+    if weight_decay:
+        {decay}
+    state["step"] += 1
+    t = {t}
+    m = state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * g
+    v = state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
+    m_hat, v_hat = m / {bias_correction}, v / {second}
+    p.data -= lr * m_hat / ({denom})
+
+
+Adam._update = _buggy_update
+"""
+
+
+A4 = [
+    Mutation("sgd_no_momentum", "A4", SGD, _sgd(
+        "    if weight_decay:\n        g = g + weight_decay * p.data\n    step = g"),
+             "sgd", "sgd_no_momentum", also=("train",), message="ignores the momentum buffer"),
+    Mutation("sgd_dampened_average", "A4", SGD, _sgd(
+        "    if weight_decay:\n        g = g + weight_decay * p.data\n"
+        "    buf = state.get('momentum_buffer', 0 * g)\n"
+        "    step = state['momentum_buffer'] = momentum * buf + (1 - momentum) * g"),
+             "sgd", "sgd_dampened", also=("train",), message="the whole gradient is added"),
+    Mutation("sgd_weight_decay_ignored", "A4", SGD, _sgd(
+        "    buf = state.get('momentum_buffer')\n"
+        "    step = g if buf is None or not momentum else momentum * buf + g\n"
+        "    if momentum:\n        state['momentum_buffer'] = step"),
+             "sgd", "sgd_weight_decay_ignored", also=("train",), message="weight decay is missing"),
+    Mutation("sgd_weight_decay_after_momentum", "A4", SGD, _sgd(
+        "    buf = state.get('momentum_buffer')\n"
+        "    step = g if buf is None or not momentum else momentum * buf + g\n"
+        "    if momentum:\n        state['momentum_buffer'] = step\n"
+        "    step = step + weight_decay * p.data"),
+             "sgd", "sgd_weight_decay_after_momentum", also=("train",),
+             message="before the momentum buffer"),
+    Mutation("adam_no_bias_correction", "A4", ADAM, _adam(bias_correction="1", second="1"),
+             "adam", "adam_no_bias_correction", message="bias correction"),
+    Mutation("adam_step_not_counted", "A4", ADAM, _adam(t="1"),
+             "adam", "adam_step_not_counted", message="the step count"),
+    Mutation("adam_eps_inside_sqrt", "A4", ADAM, _adam(denom="(v_hat + group['eps'])**0.5"),
+             "adam", "adam_eps_inside_sqrt", message="after the square root"),
+    Mutation("adam_decoupled_weight_decay", "A4", ADAM,
+             _adam(decay="p.data *= 1 - lr * weight_decay"),
+             "adam", "adam_decoupled_weight_decay", message="decoupled"),
+]
+
+ALL = A1 + A2 + A3 + A4
+
+# One mutation per kind of bug, graded by the default suite; the whole catalogue is a slow test.
+DEFAULT = {
+    "conv_col2im_stride_one", "conv_forward_kernel_flipped", "maxpool_every_tied_maximum",
+    "relu_mask_from_output", "linear_dx_not_transposed", "softmax_no_max_subtraction",
+    "softmax_onehot_not_subtracted", "bn_backward_no_mean_term", "bn_eps_outside_sqrt",
+    "block_relu_before_sum", "option_a_channels_misplaced", "network_backward_skips_stem",
+    "sgd_weight_decay_after_momentum", "adam_eps_inside_sqrt",
+}
+
+
+def pack(mutations):
+    """Group mutations: no two in a group share a file or a part they may cost."""
+    groups = []
+    for m in mutations:
+        touched = {m.part, *m.also}
+        for group in groups:
+            if all(o.file != m.file and not touched & {o.part, *o.also} for o in group):
+                group.append(m)
+                break
+        else:
+            groups.append([m])
+    return groups
+
+
+def grade_mutations(assignment, mutations, build_, root, overrides, jobs=2):
+    """Grade ``mutations`` of one assignment, packed several to a submission made from the
+    reference solution.  Returns ({submission: SubmissionResult}, {submission: feedback text},
+    {mutation id: submission}, {submission: [Mutation]})."""
+    import shutil
+    from pathlib import Path
+
+    from tinyresnet.assign.grade import grade
+
+    root = Path(root)
+    submissions = root / "submissions"
+    submissions.mkdir(parents=True)
+    owner, members = {}, {}
+    for i, group in enumerate(pack(mutations)):
+        name = f"group{i:02d}"
+        shutil.copytree(build_.instructor / "solution", submissions / name)
+        for m in group:
+            path = submissions / name / m.file
+            path.write_text(path.read_text(encoding="utf-8") + "\n" + m.code, encoding="utf-8")
+            owner[m.id] = name
+        members[name] = group
+    done = grade(assignment, submissions, bundle=build_.instructor, out_dir=root / "out",
+                 overrides=overrides, jobs=jobs)
+    results = {r.name: r for r in done.results}
+    feedback = {n: (root / "out" / "feedback" / f"{n}.txt").read_text() for n in results}
+    return results, feedback, owner, members

@@ -164,6 +164,33 @@ SIGNATURES = {
         "NaN or Inf for large logits: exp overflows; subtract each row's maximum before the "
         "exponential (log-sum-exp), which leaves softmax unchanged: log softmax(z)_k = "
         "z_k - m - log sum_j exp(z_j - m), m = max_j z_j"),
+    # optimizers: torch.optim.SGD (dampening 0, no Nesterov) and torch.optim.Adam
+    "sgd_no_momentum": (
+        "your SGD ignores the momentum buffer: b_1 = g_1, b_t = mu b_(t-1) + g_t, "
+        "theta <- theta - lr b_t (your steps are theta <- theta - lr g_t)"),
+    "sgd_dampened": (
+        "your momentum buffer is an average, b = mu b + (1 - mu) g: with torch's dampening 0 "
+        "the whole gradient is added, b_t = mu b_(t-1) + g_t, and b_1 = g_1"),
+    "sgd_weight_decay_ignored": (
+        "your SGD's weight decay is missing: g_t <- g_t + lambda theta_(t-1), before the "
+        "momentum buffer"),
+    "sgd_weight_decay_after_momentum": (
+        "your SGD adds the weight decay to the step, after the buffer: torch adds it to the "
+        "gradient before the momentum buffer, g_t <- g_t + lambda theta_(t-1); b_t = mu b_(t-1) "
+        "+ g_t"),
+    "adam_no_bias_correction": (
+        "your Adam has no bias correction: m_hat = m_t / (1 - beta1^t) and v_hat = v_t / "
+        "(1 - beta2^t) undo the moments' start at zero"),
+    "adam_step_not_counted": (
+        "your Adam's bias correction uses t = 1 at every step: the step count t grows by one "
+        "per step (state['step']), m_hat = m_t / (1 - beta1^t)"),
+    "adam_eps_inside_sqrt": (
+        "your Adam puts eps inside the square root: theta <- theta - lr m_hat / (sqrt(v_hat) + "
+        "eps), eps added after the square root"),
+    "adam_decoupled_weight_decay": (
+        "your Adam decays the weights directly, theta <- theta (1 - lr lambda) (AdamW's "
+        "decoupled rule): torch.optim.Adam adds the L2 term to the gradient, g_t <- g_t + "
+        "lambda theta_(t-1)"),
     # exceptions a known bug raises (see ERRORS)
     "matmul_shape": (
         "a matrix product of mismatched shapes (ValueError from @ or matmul): one operand needs "

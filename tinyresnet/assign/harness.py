@@ -151,6 +151,7 @@ class Context:
         self.rng = np.random.default_rng(seed)
         self.seed = seed
         self.params = dict(params)
+        self.notes = []
         self._tolerances = tolerances
 
     @property
@@ -245,6 +246,11 @@ class Context:
         """Fail the case with a student-facing message (check mode only)."""
         if not self.recording:
             raise CaseFailure(Finding("check", summary, signature, explanation))
+
+    def note(self, text):
+        """A line the feedback shows even when the case passes (the last one given): what the
+        test used, such as the data set it trained on."""
+        self.notes.append(str(text))
 
     def skip(self, reason):
         """Leave this case out of the score (e.g. a heavy case in a reduced configuration)."""
@@ -359,6 +365,8 @@ def run_case(test, index, mode, store, seed, tolerances, params, visibility="pub
         if on_start is not None:
             on_start()
         test.fn(t, **case)
+        if t.notes:
+            result.message = t.notes[-1]
     except CaseFailure as e:
         result.status, result.message = "fail", str(e.finding)
         result.signature = getattr(e.finding, "signature", None)
