@@ -116,3 +116,11 @@ def test_cifar10_is_found_through_the_environment_and_else_the_digits_are_used(t
     params = dict(dataset="digits", digits_min_accuracy=0.9)
     *_, channels, used, required = public.training_data(params)
     assert channels == 1 and used.startswith("the built-in 8x8 digits") and required == 0.9
+    monkeypatch.setenv("TINYRESNET_CIFAR10", str(tmp_path / "nothing"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(public, "__file__", str(tmp_path / "tests" / "public_tests.py"))
+    assert public.find_cifar10() is None
+    *_, used, _ = public.training_data(dict(params, dataset="auto"))
+    assert "no CIFAR-10 found" in used
+    with pytest.raises(FileNotFoundError, match="TINYRESNET_CIFAR10"):
+        public.training_data(dict(params, dataset="cifar10"))

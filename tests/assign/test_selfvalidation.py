@@ -64,6 +64,15 @@ def test_grades_csv_lists_every_part(graded):
     assert rows["solution"][-3:-1] == ["90", "90"] and rows["untouched"][-3] == "0"
 
 
+def test_a4_feedback_says_which_data_set_it_trained_on(graded):
+    _, out = graded("A4")
+    feedback = (out / "feedback" / "solution.txt").read_text()
+    train = feedback[feedback.index("[train]"):]
+    assert "note: trained on the built-in 8x8 digits (no CIFAR-10 found" not in train  # reduced
+    assert "note: trained on the built-in 8x8 digits" in train
+    assert "held-out accuracy" in train
+
+
 @pytest.mark.slow
 def test_full_a3_reference_gets_full_marks_with_the_stated_accuracy(tmp_path):
     """The real A3 configuration: ResNet-18/34/50 structures and gradient check, and 4 epochs of

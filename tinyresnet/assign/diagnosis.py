@@ -63,13 +63,15 @@ SIGNATURES = {
         "pixel of every image, so db[f] = sum_{n,i,j} dy[n, f, i, j] (axes 0, 2, 3; one value "
         "per filter)"),
     "bias_ignored": "your output is the layer's output without the bias: add b (for a "
-                    "convolution, b[f] to every output pixel of filter f)",
+                    "convolution, b[f] to every output pixel of filter f: y = W x + b)",
     "maxpool_zero_padding": (
         "your output is max pooling over a zero-padded input: pad with -inf, so that the padding "
-        "never wins (it matters where a window at the border holds only negative values)"),
+        "never wins (it matters where a window at the border holds only negative values): "
+        "y[n, c, i, j] = max over the window of x_pad, x_pad = -inf outside x"),
     "maxpool_spread": (
         "your dx spreads each window's gradient evenly over the window, which is average "
-        "pooling's rule: max pooling routes the whole gradient to the window's maximum"),
+        "pooling's rule: max pooling routes the whole gradient to the window's maximum, "
+        "dx[argmax of window (i, j)] += dy[i, j]"),
     "maxpool_window_offset": (
         "your dx sends the gradient of output (i, j) into the window starting at (i, j): a "
         "window starts at (i*stride, j*stride), so dx[n, c, i*s + a*, j*s + b*] += dy[n, c, i, j] "
@@ -79,7 +81,7 @@ SIGNATURES = {
         "maximum of several windows receives the SUM of their gradients (dx[...] += dy, not =)"),
     "maxpool_all_ties": (
         "your dx sends the gradient to every maximum of a window with ties: PyTorch (and the "
-        "reference) send it to the first maximum in scan order only"),
+        "reference) send it to the first maximum in scan order only, dx[first argmax] += dy"),
     "relu_mask_from_dy": "your dx masks with dy > 0: the mask must come from the forward's input, "
                          "dx = dy * [x > 0]",
     "relu_mask_from_output": (
@@ -90,10 +92,11 @@ SIGNATURES = {
     "bn_running_stats_in_training": (
         "your output equals batch norm computed with the running statistics: in training mode "
         "batch norm normalises with the batch's own mean and variance (the running ones are "
-        "only updated, and used in eval mode)"),
+        "only updated, and used in eval mode): x_hat = (x - mean_batch) / sqrt(var_batch + eps)"),
     "bn_batch_stats_in_eval": (
         "your output equals batch norm computed with the batch statistics: in eval mode batch "
-        "norm uses running_mean and running_var"),
+        "norm uses running_mean and running_var, x_hat = (x - running_mean) / "
+        "sqrt(running_var + eps)"),
     "bn_stats_over_batch_only": (
         "your output normalises each pixel with statistics over the batch axis alone (as "
         "BatchNorm1d would): BatchNorm2d takes one mean and variance per channel over (N, H, W), "
@@ -107,7 +110,7 @@ SIGNATURES = {
         "x_hat = (x - mu) / sqrt(var + eps)"),
     "bn_running_not_updated": (
         "your running statistics are not updated in training: each training step moves them, "
-        "r <- (1 - momentum) r + momentum * (the batch's statistic)"),
+        "r = (1 - momentum) r + momentum * (the batch's statistic)"),
     "bn_dgamma_uses_x": (
         "your dgamma sums dy * x: gamma multiplies the NORMALISED input, y = gamma x_hat + beta, "
         "so dgamma = sum_{n,h,w} dy * x_hat"),
@@ -116,10 +119,11 @@ SIGNATURES = {
         "var * M / (M - 1), M = N*H*W"),
     "bn_momentum_swapped": (
         "your running statistics weight the old value by momentum: PyTorch's momentum weights "
-        "the NEW batch statistic, r <- (1 - momentum) r + momentum * batch"),
+        "the NEW batch statistic, r = (1 - momentum) r + momentum * batch"),
     "bn_backward_constant_stats": (
         "your dx equals gamma * dy / sqrt(var + eps): it treats the batch mean and variance as "
-        "constants, but they depend on every x (two more terms: see the compact formula)"),
+        "constants, but they depend on every x (two more terms): dx = (gamma / s) (dy - mean(dy) "
+        "- x_hat mean(dy x_hat))"),
     "bn_backward_no_variance_term": (
         "your dx misses the x-hat term, the gradient that flows through the batch variance: "
         "dx = (gamma / s) (dy - mean(dy) - x_hat mean(dy x_hat)); subtract "
@@ -135,10 +139,10 @@ SIGNATURES = {
         "added (dx = dF/dx^T d + ds/dx^T d: the input fed both paths)"),
     "branch_grad_missing": (
         "your block's dx equals the shortcut's part alone: the residual branch's gradient is not "
-        "added"),
+        "added (dx = dF/dx^T d + ds/dx^T d)"),
     "block_relu_backward_skipped": (
         "your block's gradients are what they would be without back-propagating through the "
-        "ReLU after the sum: apply relu.backward to dy first"),
+        "ReLU after the sum: apply relu.backward to dy first, d = dy * [F(x) + s(x) > 0]"),
     "block_no_shortcut": (
         "your block's output has no shortcut: out = relu(F(x) + s(x)), the input (or its "
         "projection) is added before the final ReLU"),
@@ -158,7 +162,7 @@ SIGNATURES = {
         "(PyTorch's convention), so use x > 0, not x >= 0"),
     "pool_ties_only": (
         "wrong only in windows whose maximum is tied: send the gradient to the first maximum "
-        "in scan order, as PyTorch does"),
+        "in scan order, as PyTorch does: dx[first argmax] += dy"),
     # non-finite results
     "softmax_overflow": (
         "NaN or Inf for large logits: exp overflows; subtract each row's maximum before the "
@@ -172,7 +176,7 @@ SIGNATURES = {
         "your momentum buffer is an average, b = mu b + (1 - mu) g: with torch's dampening 0 "
         "the whole gradient is added, b_t = mu b_(t-1) + g_t, and b_1 = g_1"),
     "sgd_weight_decay_ignored": (
-        "your SGD's weight decay is missing: g_t <- g_t + lambda theta_(t-1), before the "
+        "your SGD's weight decay is missing: g_t = g_t + lambda theta_(t-1), before the "
         "momentum buffer"),
     "sgd_weight_decay_after_momentum": (
         "your SGD adds the weight decay to the step, after the buffer: torch adds it to the "
@@ -185,11 +189,11 @@ SIGNATURES = {
         "your Adam's bias correction uses t = 1 at every step: the step count t grows by one "
         "per step (state['step']), m_hat = m_t / (1 - beta1^t)"),
     "adam_eps_inside_sqrt": (
-        "your Adam puts eps inside the square root: theta <- theta - lr m_hat / (sqrt(v_hat) + "
-        "eps), eps added after the square root"),
+        "your Adam puts eps inside the square root: theta_t = theta_(t-1) - lr m_hat / "
+        "(sqrt(v_hat) + eps), eps added after the square root"),
     "adam_decoupled_weight_decay": (
-        "your Adam decays the weights directly, theta <- theta (1 - lr lambda) (AdamW's "
-        "decoupled rule): torch.optim.Adam adds the L2 term to the gradient, g_t <- g_t + "
+        "your Adam decays the weights directly, theta = theta (1 - lr lambda) (AdamW's "
+        "decoupled rule): torch.optim.Adam adds the L2 term to the gradient, g_t = g_t + "
         "lambda theta_(t-1)"),
     # exceptions a known bug raises (see ERRORS)
     "matmul_shape": (

@@ -122,8 +122,11 @@ def training_data(p):
         raise FileNotFoundError("dataset = 'cifar10' but no CIFAR-10 copy was found: set "
                                 "TINYRESNET_CIFAR10 to its folder")
     train_set, test_set = load_digits()
-    used = ("the built-in 8x8 digits (no CIFAR-10 found: set TINYRESNET_CIFAR10 to a folder "
-            "holding train/<class>/*.jpg or the official archives)")
+    if p["dataset"] == "digits":
+        used = "the built-in 8x8 digits (the configuration asks for them)"
+    else:
+        used = ("the built-in 8x8 digits (no CIFAR-10 found: set TINYRESNET_CIFAR10 to a folder "
+                "holding train/<class>/*.jpg or the official archives)")
     return (train_set.images, train_set.labels, test_set.images, test_set.labels, 1, used,
             p["digits_min_accuracy"])
 
