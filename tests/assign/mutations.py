@@ -6,6 +6,10 @@ keeps meaning the same bug however the reference is optimised later.  ``part`` m
 ``signature`` (an id of ``diagnosis.SIGNATURES`` or a ratio/shape tag) must be the diagnosis of at
 least one failing case of that part, ``also`` lists the parts that may lose points as well
 (those that run the mutated code too), and ``message`` is a phrase the feedback must contain.
+
+``DEFAULT`` names one mutation per kind of bug, graded by the default test run; ``grade_mutations``
+grades a list of them (the tests, and ``scripts/mutation_table.py`` which writes the table in
+docs/assignments-mutations.md).
 """
 from dataclasses import dataclass
 
