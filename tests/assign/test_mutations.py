@@ -7,9 +7,11 @@ points it loses are its own.  The default run grades one mutation per kind of bu
 (``mutations.DEFAULT``); the whole catalogue runs with the slow tests, and
 ``scripts/mutation_table.py`` writes its table to docs/assignments-mutations.md.
 """
+import shutil
+
 import pytest
 
-from .conftest import REDUCED
+from .conftest import REDUCED, mutate
 from .mutations import ALL, DEFAULT, grade_mutations
 
 
@@ -74,3 +76,24 @@ def test_mutations_cost_no_other_part(graded, assignment, everything):
         allowed = {p for m in members[name] for p in (m.part, *m.also)}
         lost = {p.id for p in result.parts if not p.manual and p.score < p.points}
         assert lost <= allowed, f"{name} ({[m.id for m in members[name]]}) lost {lost - allowed}"
+
+
+@pytest.mark.parametrize("assignment, mutation_id, part", [
+    ("A2", "bn_backward_no_mean_term", "batchnorm_backward"),
+    ("A1", "conv_col2im_stride_one", "conv_backward"),
+])
+def test_the_students_checker_names_the_bug(builds, tmp_path, assignment, mutation_id, part):
+    """The public tests alone (what `check` runs) diagnose the bugs the issue reported as
+    'no known bug signature matches' and as a raw col2im ValueError."""
+    from tinyresnet.assign.check import check
+
+    release = tmp_path / assignment
+    shutil.copytree(builds[assignment].student, release)
+    shutil.copytree(builds[assignment].instructor / "solution", release, dirs_exist_ok=True)
+    m = next(m for m in ALL if m.id == mutation_id)
+    mutate(release, m.file, m.code)
+    result = check(assignment, folder=release, parts=[part], quiet=True)
+    failing = [c for c in result.part(part).counted if c["status"] != "pass"]
+    assert failing and all(c["status"] == "fail" for c in failing), failing
+    assert m.signature in {c.get("signature") for c in failing}
+    assert "no known bug signature matches" not in " ".join(c["message"] for c in failing)
