@@ -10,7 +10,6 @@ import io
 import json
 import keyword
 import tokenize
-from pathlib import Path
 
 import pytest
 
