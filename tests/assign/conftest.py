@@ -1,8 +1,9 @@
 """Shared fixtures of the assignment tests: each assignment built once per session, and helpers
 that make submissions from the reference solution.
 
-A3 is built and graded in a reduced configuration (no ImageNet-size networks, one epoch of training
-against a low bar) so the default run stays quick; the full A3 grade is a slow test.
+A3 and A4 are built and graded in a reduced configuration (no ImageNet-size networks, one epoch of
+training on the digits against a low bar) so the default run stays quick; the full A3 grade and
+A4's training on CIFAR-10 are slow tests.
 """
 import os
 import shutil
@@ -22,6 +23,11 @@ REDUCED = {
         "parts.gradcheck.params.imagenet": False,
         "parts.train.params.epochs": 1,
         "parts.train.params.min_accuracy": 0.3,
+    },
+    "A4": {
+        "parts.train.params.dataset": "digits",
+        "parts.train.params.epochs": 1,
+        "parts.train.params.digits_min_accuracy": 0.3,
     },
 }
 

@@ -29,7 +29,7 @@ def graded(builds, tmp_path_factory):
     return run
 
 
-@pytest.mark.parametrize("assignment", ["A1", "A2", "A3"])
+@pytest.mark.parametrize("assignment", ["A1", "A2", "A3", "A4"])
 def test_reference_solution_gets_full_marks(graded, assignment):
     results, _ = graded(assignment)
     solution = results["solution"]
@@ -40,7 +40,7 @@ def test_reference_solution_gets_full_marks(graded, assignment):
     assert not solution.notes
 
 
-@pytest.mark.parametrize("assignment", ["A1", "A2", "A3"])
+@pytest.mark.parametrize("assignment", ["A1", "A2", "A3", "A4"])
 def test_untouched_release_gets_zero_on_every_graded_part_and_only_for_that(graded, assignment):
     results, out = graded(assignment)
     untouched = results["untouched"]
@@ -67,6 +67,15 @@ def test_grades_csv_lists_every_part(graded):
     assert rows["solution"][-4:-2] == ["90", "90"] and rows["untouched"][-4] == "0"
 
 
+def test_a4_feedback_says_which_data_set_it_trained_on(graded):
+    _, out = graded("A4")
+    feedback = (out / "feedback" / "solution.txt").read_text()
+    train = feedback[feedback.index("[train]"):]
+    assert "note: trained on the built-in 8x8 digits (no CIFAR-10 found" not in train  # reduced
+    assert "note: trained on the built-in 8x8 digits" in train
+    assert "held-out accuracy" in train
+
+
 @pytest.mark.slow
 def test_full_a3_reference_gets_full_marks_with_the_stated_accuracy(tmp_path):
     """The real A3 configuration: ResNet-18/34/50 structures and gradient check, and 4 epochs of
@@ -78,3 +87,20 @@ def test_full_a3_reference_gets_full_marks_with_the_stated_accuracy(tmp_path):
     result = run.results[0]
     assert result.score == result.max_score, (tmp_path / "out" / "feedback" / "solution.txt").read_text()
     assert all(c["status"] == "pass" for p in result.parts for c in p.cases)  # nothing skipped
+
+
+@pytest.mark.slow
+def test_a4_reference_trains_on_the_cifar10_subset_when_present(tmp_path, monkeypatch):
+    """A4's real configuration: the training part finds CIFAR-10 and says so in the feedback."""
+    from .test_a4 import cifar10_root
+
+    root = cifar10_root()
+    if root is None:
+        pytest.skip("no CIFAR-10 copy here (set TINYRESNET_CIFAR10)")
+    monkeypatch.setenv("TINYRESNET_CIFAR10", str(root))
+    done = build("A4", tmp_path / "build")
+    solution_submission(done, tmp_path / "subs" / "solution")
+    run = grade("A4", tmp_path / "subs", bundle=done.instructor, out_dir=tmp_path / "out")
+    feedback = (tmp_path / "out" / "feedback" / "solution.txt").read_text()
+    assert run.results[0].score == run.results[0].max_score, feedback
+    assert "trained on a CIFAR-10 subset" in feedback

@@ -41,6 +41,7 @@ def part_lines(part, show_passed=False):
     counted = part.counted
     if part.passed == len(counted):
         lines.append(f"    all {len(counted)} cases passed")
+        lines += [_indent(c["message"], "    note: ") for c in counted if c.get("message")]
         return lines
     lines.append(f"    {part.passed} of {len(counted)} cases passed")
     failing = [c for c in counted if c["status"] != "pass"]

@@ -76,8 +76,15 @@ def batchnorm_forward(t, N, C, H, W, training, momentum=0.1):
     M = N * H * W
     mean, var = x.mean(axis=AXES), x.var(axis=AXES)
     if training:
-        t.expect("y", y, hints={"M": M}, alternatives={"bn_running_stats_in_training": lambda: (
-            F.batchnorm2d_forward(x, gamma, beta, rm0.copy(), rv0.copy(), False)[0])})
+        def eps_outside():
+            keep = dict(axis=AXES, keepdims=True)
+            x_hat = (x - x.mean(**keep)) / (np.sqrt(x.var(**keep)) + 1e-5)
+            return x_hat * gamma[None, :, None, None] + beta[None, :, None, None]
+
+        t.expect("y", y, hints={"M": M}, alternatives={
+            "bn_running_stats_in_training": lambda: (
+                F.batchnorm2d_forward(x, gamma, beta, rm0.copy(), rv0.copy(), False)[0]),
+            "bn_eps_outside_sqrt": eps_outside})
     else:
         t.expect("y", y, hints={"M": M}, alternatives={"bn_batch_stats_in_eval": lambda: (
             F.batchnorm2d_forward(x, gamma, beta, None, None, True)[0])})
@@ -103,6 +110,8 @@ def batchnorm_backward(t, N, C, H, W, training, momentum=0.1):
         alternatives = {
             "bn_backward_constant_stats": lambda: dy * scale,
             "bn_backward_no_variance_term": lambda: (dy - dy.mean(axis=AXES, keepdims=True)) * scale,
+            "bn_backward_no_mean_term": lambda: (
+                dy - x_hat * (dy * x_hat).mean(axis=AXES, keepdims=True)) * scale,
         }
     t.expect("dx", dx, kind="gradient", hints={"M": M, "N": N}, alternatives=alternatives)
     t.expect("dgamma", dgamma, kind="gradient", hints={"M": M, "N": N}, alternatives={
