@@ -762,7 +762,7 @@ def grade_mutations(assignment, mutations, build_, root, overrides, jobs=2):
     import shutil
     from pathlib import Path
 
-    from tinyresnet.assign.grade import grade
+    from tinyresnet.assign.grader import grade
 
     root = Path(root)
     submissions = root / "submissions"

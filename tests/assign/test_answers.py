@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from tinyresnet.assign.answers import collect
-from tinyresnet.assign.grade import grade
+from tinyresnet.assign.grader import grade
 
 from .conftest import solution_submission, untouched_submission
 

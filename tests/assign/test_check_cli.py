@@ -2,7 +2,7 @@
 import hashlib
 import json
 
-from tinyresnet.assign.check import check
+from tinyresnet.assign.checker import check
 
 from .conftest import completed_release, run_module, untouched_submission
 

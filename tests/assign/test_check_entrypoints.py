@@ -5,7 +5,7 @@ deleted function; the release is found from the current folder first; a notebook
 as a compact table."""
 import pytest
 
-from tinyresnet.assign.check import check
+from tinyresnet.assign.checker import check
 from tinyresnet.cli import main
 
 from .conftest import completed_release, run_module, untouched_submission
@@ -84,3 +84,13 @@ def test_a_notebook_shows_a_compact_table(builds, tmp_path, capsys):
     assert table.count("<tr>") == 1 + 2 + 1  # header, the two parts, total
     assert "projection_shortcut" in table and "0 / 8" in table and "not implemented" in table
     assert len(table) < 2000 and "NotImplementedError" not in table
+
+
+def test_check_and_grade_stay_functions_once_their_modules_are_loaded():
+    # A submodule named like the package's function would replace it on first import, and a
+    # notebook re-running `from tinyresnet.assign import check` would get a module.
+    import tinyresnet.assign.checker  # noqa: F401
+    import tinyresnet.assign.grader  # noqa: F401
+    from tinyresnet.assign import check as check_fn, grade as grade_fn
+
+    assert callable(check_fn) and callable(grade_fn)

@@ -85,7 +85,7 @@ def test_mutations_cost_no_other_part(graded, assignment, everything):
 def test_the_students_checker_names_the_bug(builds, tmp_path, assignment, mutation_id, part):
     """The public tests alone (what `check` runs) diagnose the bugs the issue reported as
     'no known bug signature matches' and as a raw col2im ValueError."""
-    from tinyresnet.assign.check import check
+    from tinyresnet.assign.checker import check
 
     release = tmp_path / assignment
     shutil.copytree(builds[assignment].student, release)

@@ -3,7 +3,7 @@ student release earns zero on every graded part, only because its parts are not 
 (nothing else breaks: no errors, no notes, the package imports)."""
 import pytest
 
-from tinyresnet.assign.grade import grade
+from tinyresnet.assign.grader import grade
 from tinyresnet.assign.release import build
 
 from .conftest import REDUCED, solution_submission, untouched_submission

@@ -52,7 +52,7 @@ def make_parser(prog="python -m tinyresnet.assign"):
 def main(argv=None, prog="python -m tinyresnet.assign"):
     """Parse ``argv`` (default sys.argv[1:]) and run; returns the exit status."""
     from .config import ConfigError
-    from .grade import GradeError
+    from .grader import GradeError
     from .markers import MarkerError
     from .release import BuildError
     from .submission import SubmissionError
@@ -66,11 +66,11 @@ def main(argv=None, prog="python -m tinyresnet.assign"):
             print(f"{done.assignment.id}: student release in {done.student}")
             print(f"{done.assignment.id}: instructor bundle in {done.instructor}")
         elif args.command == "check":
-            from .check import check
+            from .checker import check
 
             check(args.assignment, args.dir, parts=args.part)
         else:
-            from .grade import grade
+            from .grader import grade
 
             run = grade(args.assignment, args.submissions, bundle=args.bundle, out_dir=args.out,
                         gradescope=args.gradescope, assignments_dir=args.assignments,
