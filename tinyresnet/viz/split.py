@@ -49,10 +49,11 @@ def record_split(model):
 
     Inside the ``with`` block each backward of a block of ``model`` (a network, or one block)
     fills the yielded dict: qualified name (``""`` for ``model`` itself) -> GradientParts of the
-    latest backward; the block returns their sum as its dx.  Leaving the block restores the
-    model's own methods.
+    latest backward (None until the block's first backward), in depth order; the block returns
+    their sum as its dx.  Leaving the block restores the model's own methods.  Patches nest, but
+    two ``record_split`` of one model must not: each would split the other's split.
     """
-    parts = {}
+    parts = dict.fromkeys(name for name, _ in residual_blocks(model))
     with ExitStack() as stack:
         for name, block in residual_blocks(model):
             backward = _splitting_backward(block, name, parts)
