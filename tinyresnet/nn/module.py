@@ -6,9 +6,11 @@ returns dL/dinput.  A module may be called several times in one forward (torchvi
 ``BasicBlock`` uses one ``relu`` twice): its caches form a stack and each backward pops the latest,
 so backward, which runs the forward in reverse, meets them in the right order.  A call from outside
 any module's forward starts a new pass: the caches an earlier pass left without a backward are
-dropped, as PyTorch frees the graph of an output nobody keeps.  Children, parameters and buffers are registered by attribute assignment, as in
-PyTorch, so ``named_parameters`` and ``state_dict`` produce PyTorch's key names
-("layer1.0.conv1.weight").
+dropped, as PyTorch frees the graph of an output nobody keeps.  (So a module called twice at the
+top level, outside any forward, keeps only its last call: put such steps in a module's forward.)
+
+Children, parameters and buffers are registered by attribute assignment, as in PyTorch, so
+``named_parameters`` and ``state_dict`` produce PyTorch's key names ("layer1.0.conv1.weight").
 """
 from collections import OrderedDict, namedtuple
 from contextlib import contextmanager
