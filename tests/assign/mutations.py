@@ -440,7 +440,6 @@ def _branch_only(self, d_sum):
     grad_branch = self.branch_backward(d_sum)
     if self.skip:
         self.shortcut_backward(d_sum)
-    self._keep_split(grad_branch, None)
     return grad_branch
 
 
@@ -450,9 +449,7 @@ ResidualBlock._sum_backward = _branch_only
 
 def _shortcut_only(self, d_sum):
     self.branch_backward(d_sum)
-    grad_shortcut = self.shortcut_backward(d_sum)
-    self._keep_split(grad_shortcut, grad_shortcut)
-    return grad_shortcut
+    return self.shortcut_backward(d_sum)
 
 
 ResidualBlock._sum_backward = _shortcut_only
@@ -460,7 +457,7 @@ ResidualBlock._sum_backward = _shortcut_only
     Mutation("block_relu_backward_skipped", "A2", BLOCK, """
 
 def _no_relu_backward(self, dy):
-    self.relu._pop_cache()
+    # The student's bug as written: the branch's own relu.backward then pops the post-sum cache.
     return self._sum_backward(dy)
 
 

@@ -185,11 +185,22 @@ def block_backward_hidden(t, N, inplanes, planes, H, W, stride, downsample=False
     block.zero_grad()
     dx = block.backward(dy)
     t.expect("dx", dx, kind="gradient", alternatives={
-        "shortcut_grad_missing": lambda: block.grad_branch,
-        "branch_grad_missing": lambda: block.grad_shortcut})
+        "shortcut_grad_missing": lambda: _one_part(t, inplanes, planes, stride, downsample, x, dy,
+                                                   "branch"),
+        "branch_grad_missing": lambda: _one_part(t, inplanes, planes, stride, downsample, x, dy,
+                                                 "shortcut")})
     for name, p in block.named_parameters():
         t.expect(f"d{name}", p.grad, kind="gradient")
-    t.expect("grad_shortcut", block.grad_shortcut, kind="gradient")
+    t.expect("grad_shortcut", _one_part(t, inplanes, planes, stride, downsample, x, dy, "shortcut"),
+             kind="gradient")
+
+
+def _one_part(t, inplanes, planes, stride, downsample, x, dy, path):
+    """dx through one path only: a known wrong answer, and (for the shortcut) a check of its own."""
+    block = make_block(t, inplanes, planes, stride, downsample)
+    block(x)
+    d_sum = block.relu.backward(dy)
+    return block.branch_backward(d_sum) if path == "branch" else block.shortcut_backward(d_sum)
 
 
 PROJECTION_CASES = [
