@@ -5,8 +5,8 @@ twins, a layer-by-layer summary and a registry by name.
     model = models.resnet18(num_classes=10)
     model = models.get_model("cifar_resnet56")
     print(models.summary(model, (3, 32, 32)))
-    for name, block in models.residual_blocks(model):
-        block.grad_shortcut, block.grad_branch     # after model.backward(...)
+    for name, block in models.residual_blocks(model):   # input to output
+        block.downsample                               # None: identity shortcut
 """
 from .block import ResidualBlock, conv1x1, conv3x3, residual_blocks
 from .cifar import (

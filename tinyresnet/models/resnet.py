@@ -27,9 +27,10 @@ The same Bottleneck builds the rest of torchvision's family: Wide ResNets (Zagor
 
 Every count and MAC figure above is ``summary``'s and equals torchvision's (tests/models).
 
-Differences from torchvision, none of which changes a parameter: each ReLU is its own module
-(a module keeps one forward cache, so the ReLU after the sum is ``relu`` and the branch's are
-``relu1``, ``relu2``); a block builds its own projection shortcut when it needs one;
+As in torchvision, a block has one ``relu`` module, called inside the branch and again after the
+sum (a module's forward caches form a stack, so its backward meets them in reverse order).
+Differences from torchvision, none of which changes a parameter: a block builds its own projection
+shortcut when it needs one;
 ``skip=False`` builds the plain twin; ``stride_in_1x1=True`` puts a bottleneck's stride on its
 first 1x1 convolution, as in the 2015 paper (torchvision, "ResNet v1.5", puts it on the 3x3).
 """
@@ -79,10 +80,9 @@ class BasicBlock(ResidualBlock):
             downsample = projection(inplanes, planes, stride, norm_layer)
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = norm_layer(planes)
-        self.relu1 = nn.ReLU(inplace=True)
+        self.relu = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = norm_layer(planes)
-        self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
         self.stride = stride
 
@@ -94,7 +94,7 @@ class BasicBlock(ResidualBlock):
         # BEGIN SOLUTION basic_branch_forward
         out = self.conv1(x)
         out = self.bn1(out)
-        out = self.relu1(out)
+        out = self.relu(out)
         out = self.conv2(out)
         return self.bn2(out)
         # END SOLUTION
@@ -103,7 +103,7 @@ class BasicBlock(ResidualBlock):
         # BEGIN SOLUTION basic_branch_backward
         d = self.bn2.backward(d_branch)
         d = self.conv2.backward(d)
-        d = self.relu1.backward(d)
+        d = self.relu.backward(d)
         d = self.bn1.backward(d)
         return self.conv1.backward(d)
         # END SOLUTION
@@ -133,10 +133,8 @@ class Bottleneck(ResidualBlock):
         stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
         self.conv1 = conv1x1(inplanes, width, stride_1x1)
         self.bn1 = norm_layer(width)
-        self.relu1 = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(width, width, stride_3x3, groups, dilation)
         self.bn2 = norm_layer(width)
-        self.relu2 = nn.ReLU(inplace=True)
         self.conv3 = conv1x1(width, outplanes)
         self.bn3 = norm_layer(outplanes)
         self.relu = nn.ReLU(inplace=True)
@@ -148,15 +146,15 @@ class Bottleneck(ResidualBlock):
         return self.bn3
 
     def branch_forward(self, x):
-        out = self.relu1(self.bn1(self.conv1(x)))
-        out = self.relu2(self.bn2(self.conv2(out)))
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
         return self.bn3(self.conv3(out))
 
     def branch_backward(self, d_branch):
         # BEGIN SOLUTION bottleneck_branch_backward
         d = self.conv3.backward(self.bn3.backward(d_branch))
-        d = self.conv2.backward(self.bn2.backward(self.relu2.backward(d)))
-        return self.conv1.backward(self.bn1.backward(self.relu1.backward(d)))
+        d = self.conv2.backward(self.bn2.backward(self.relu.backward(d)))
+        return self.conv1.backward(self.bn1.backward(self.relu.backward(d)))
         # END SOLUTION
 
 

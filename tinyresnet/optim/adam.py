@@ -48,6 +48,7 @@ class Adam(Optimizer):
             raise ValueError(f"{name}: eps must be >= 0, got {group['eps']}")
 
     def _update(self, p, grad, state, group):
+        # BEGIN SOLUTION adam_update
         lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
         if "step" not in state:
             xp = get_array_module(p.data)
@@ -69,6 +70,7 @@ class Adam(Optimizer):
         step_size = lr / (1 - beta1**step)
         denom = exp_avg_sq**0.5 / bias_correction2_sqrt + group["eps"]
         p.data -= step_size * (exp_avg / denom)
+        # END SOLUTION
 
 
 class AdamW(Adam):
