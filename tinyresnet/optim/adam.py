@@ -32,6 +32,7 @@ class Adam(Optimizer):
     """
 
     _decoupled_weight_decay = False
+    _torch_switches = {"decoupled_weight_decay": False}
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
@@ -76,6 +77,7 @@ class AdamW(Adam):
     """AdamW as ``torch.optim.AdamW``: Adam with decoupled weight decay (default 1e-2)."""
 
     _decoupled_weight_decay = True
+    _torch_switches = {"decoupled_weight_decay": True}
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
