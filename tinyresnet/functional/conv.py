@@ -33,7 +33,7 @@ Fast paths, each tested equal to the loop references (``conv2d_forward_naive``):
 """
 from ..backend import get_array_module
 from ._validate import check_array, check_same_dtype, check_window_args
-from .im2col import _workspace, col2im, conv_output_shape, im2col
+from .im2col import _columns, col2im, conv_output_shape, im2col
 
 __all__ = [
     "conv2d_forward", "conv2d_backward", "conv2d_forward_naive", "conv2d_backward_naive",
@@ -109,7 +109,7 @@ def _full_conv_input_grad(dy, w, x_shape, full_padding, dilation):
     F, C, kh, kw = w.shape
     N, _, H, W = x_shape
     w_t = w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1].reshape(C, F * kh * kw)
-    scratch = _workspace(dy, (F * kh * kw, N * H * W))
+    scratch = _columns(dy, F * kh * kw, N * H * W)
     cols = im2col(dy, (kh, kw), 1, full_padding, dilation, out=scratch)
     return (w_t @ cols).reshape(C, N, H, W).transpose(1, 0, 2, 3), cols
     # END SOLUTION
@@ -191,7 +191,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
         saved = cols
     elif _recompute:
         # keep x, not its kh*kw times larger columns, which die with this call in a reused buffer
-        scratch = _workspace(x, (C * kh * kw, N * Ho * Wo))
+        scratch = _columns(x, C * kh * kw, N * Ho * Wo)
         cols = im2col(x, (kh, kw), stride, padding, dilation, out=scratch)
         saved = x
     else:
@@ -239,12 +239,12 @@ def conv2d_backward(dy, cache):
     else:
         if saved.ndim == 4:  # the forward kept x, not its columns: unfold it again
             cols = im2col(saved, w.shape[2:], stride, padding, dilation,
-                          out=_workspace(dy, (K, dy2.shape[1])))
+                          out=_columns(dy, K, dy2.shape[1]))
         else:
             cols = saved
         dw = (dy2 @ cols.T).reshape(w.shape)
         # W^T dY into the scratch buffer: recomputed columns there are spent once dw is out
-        dcols = xp.matmul(w.reshape(F, -1).T, dy2, out=_workspace(dy, (K, dy2.shape[1])))
+        dcols = xp.matmul(w.reshape(F, -1).T, dy2, out=_columns(dy, K, dy2.shape[1]))
         dx = col2im(dcols, x_shape, w.shape[2:], stride, padding, dilation)
     return dx, dw, db
     # END SOLUTION
