@@ -30,10 +30,18 @@ _ROW_PAD_BYTES = 1024
 
 
 def conv_output_shape(x_shape, kernel_size, stride=1, padding=0, dilation=1, op="im2col"):
-    """(Ho, Wo) of a floor-mode sliding window over an (N, C, H, W) input; pairs already normalised."""
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = check_window_args(
-        kernel_size, stride, padding, dilation, op
-    )
+    """(Ho, Wo) of a floor-mode sliding window over an (N, C, H, W) input.
+
+    Raises TypeError or ValueError (naming ``op``) for malformed window arguments or a kernel that
+    does not fit the padded input.
+    """
+    return _output_shape(x_shape, *check_window_args(kernel_size, stride, padding, dilation, op),
+                         op=op)
+
+
+def _output_shape(x_shape, kernel_size, stride, padding, dilation, op="im2col"):
+    """conv_output_shape for window arguments that check_window_args has already made pairs."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     Ho = window_output_size(x_shape[2], kh, sh, ph, dh, op, "height")
     Wo = window_output_size(x_shape[3], kw, sw, pw, dw, op, "width")
     return Ho, Wo
@@ -121,10 +129,26 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, out=None):
     kernel_size, stride, padding, dilation = check_window_args(
         kernel_size, stride, padding, dilation, "im2col"
     )
+    (kh, kw), C = kernel_size, x.shape[1]
+    Ho, Wo = _output_shape(x.shape, kernel_size, stride, padding, dilation)
+    if out is not None and (out.shape != (C * kh * kw, x.shape[0] * Ho * Wo)
+                            or not _rows_contiguous(out)):
+        raise ValueError(
+            f"im2col: out must be an array of shape {(C * kh * kw, x.shape[0] * Ho * Wo)} with "
+            f"contiguous rows, got shape {tuple(out.shape)}"
+            + ("" if _rows_contiguous(out) else f" and strides {out.strides}")
+        )
+    return _im2col(x, kernel_size, stride, padding, dilation, out)
+
+
+def _im2col(x, kernel_size, stride, padding, dilation, out=None):
+    """im2col for a caller that has validated its arguments: window arguments as pairs, a
+    kernel that fits, an ``out`` of the right shape with contiguous rows (or None).  The ops
+    check their input once at their own boundary; this spares every layer a second check."""
     xp = get_array_module(x)
     N, C, H, W = x.shape
     (kh, kw), (ph, pw) = kernel_size, padding
-    Ho, Wo = conv_output_shape(x.shape, kernel_size, stride, padding, dilation)
+    Ho, Wo = _output_shape(x.shape, kernel_size, stride, padding, dilation)
 
     x_cn = x.transpose(1, 0, 2, 3)  # channel-major view; free when x already has that memory order
     if ph or pw:
@@ -134,12 +158,6 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, out=None):
         padded = x_cn
     if out is None:
         out = xp.empty((C * kh * kw, N * Ho * Wo), dtype=x.dtype)
-    elif out.shape != (C * kh * kw, N * Ho * Wo) or not _rows_contiguous(out):
-        raise ValueError(
-            f"im2col: out must be an array of shape {(C * kh * kw, N * Ho * Wo)} with "
-            f"contiguous rows, got shape {tuple(out.shape)}"
-            + ("" if _rows_contiguous(out) else f" and strides {out.strides}")
-        )
     cols = out.reshape(C, kh, kw, N, Ho, Wo)
     for i in range(kh):
         for j in range(kw):
@@ -173,15 +191,23 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
     kernel_size, stride, padding, dilation = check_window_args(
         kernel_size, stride, padding, dilation, "col2im"
     )
-    xp = get_array_module(cols)
-    N, C, H, W = x_shape
-    (kh, kw), (ph, pw) = kernel_size, padding
-    Ho, Wo = conv_output_shape(x_shape, kernel_size, stride, padding, dilation, op="col2im")
+    N, C = x_shape[:2]
+    (kh, kw) = kernel_size
+    Ho, Wo = _output_shape(x_shape, kernel_size, stride, padding, dilation, op="col2im")
     if cols.shape != (C * kh * kw, N * Ho * Wo):
         raise ValueError(
             f"col2im: expected cols of shape {(C * kh * kw, N * Ho * Wo)} for x_shape "
             f"{tuple(x_shape)}, got {tuple(cols.shape)}"
         )
+    return _col2im(cols, x_shape, kernel_size, stride, padding, dilation)
+
+
+def _col2im(cols, x_shape, kernel_size, stride, padding, dilation):
+    """col2im for a caller that has validated its arguments (pairs, matching shapes)."""
+    xp = get_array_module(cols)
+    N, C, H, W = x_shape
+    (kh, kw), (ph, pw) = kernel_size, padding
+    Ho, Wo = _output_shape(x_shape, kernel_size, stride, padding, dilation, op="col2im")
     cols6 = cols.reshape(C, kh, kw, N, Ho, Wo)
     padded = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
     for i in range(kh):
