@@ -2,7 +2,8 @@
 
 The fast paths (see docs/performance.md): conv2d's 1x1 convolutions as a plain matrix product
 (strided ones slicing first), its input gradient as a full convolution for stride 1, the im2col
-recompute switch and the reused column buffer; max pooling over stride-phase planes with one
+recompute switch and the reused column buffer, padded column rows, dw's product with the taller
+operand first; max pooling over stride-phase planes with one
 scatter-add backward; batch norm on the channel-major (C, N*H*W) view.  Each is checked in float64
 to round-off against the naive reference, by gradient checks where the path is new, in float32 for
 dtype, and on inputs of both memory orders (plain NCHW, and the channel-major order the ops return).
@@ -191,6 +192,39 @@ def test_conv_on_padded_columns_equals_naive(rng, column_padding, x_shape, fo, s
     for name, fast, naive in zip("xwb", F.conv2d_backward(dy, cache),
                                  F.conv2d_backward_naive(dy, cache_naive)):
         assert fast.dtype == dtype and rel(fast, naive) < tol, name
+
+
+# ---- the weight gradient's product with the taller operand first -----------------------------
+@pytest.mark.parametrize("enabled", [True, False], ids=["taller-first", "as-written"])
+@pytest.mark.parametrize("x_shape, fo, k, stride, padding, dilation",
+                         [CONV_PATHS[i] for i in (0, 1, 4, 6, 8)] + [
+                             pytest.param((2, 6, 5, 4), 2, (1, 1), 1, 0, 1, id="1x1-narrowing")])
+@pytest.mark.parametrize("dtype, tol", [(np.float64, TIGHT), (np.float32, 1e-5)])
+def test_weight_grad_orientation_equals_naive(rng, recompute, enabled, x_shape, fo, k, stride,
+                                              padding, dilation, dtype, tol):
+    previous = F.set_taller_operand_first(enabled)
+    try:
+        x, w, b = _conv_case(rng, x_shape, fo, k, dtype)
+        geometry = dict(stride=stride, padding=padding, dilation=dilation)
+        y, cache = F.conv2d_forward(channel_major(x), w, b, **geometry)
+        _, cache_naive = F.conv2d_forward_naive(x, w, b, **geometry)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        dx, dw, db = F.conv2d_backward(channel_major(dy), cache)
+        dx_naive, dw_naive, _ = F.conv2d_backward_naive(dy, cache_naive)
+    finally:
+        F.set_taller_operand_first(previous)
+    assert dw.dtype == dx.dtype == dtype and dw.shape == w.shape
+    assert rel(dw, dw_naive) < tol and rel(dx, dx_naive) < tol
+
+
+def test_fast_path_switches_return_the_previous_setting():
+    for switch in (F.set_column_padding, F.set_taller_operand_first):
+        previous = switch(False)
+        try:
+            assert previous is True  # on by default
+            assert switch(True) is False
+        finally:
+            switch(previous)
 
 
 # ---- max pooling over phase planes ------------------------------------------------------------

@@ -30,6 +30,12 @@ Fast paths, each tested equal to the loop references (``conv2d_forward_naive``):
 * Memory: by default the forward keeps x, not its columns (``set_im2col_recompute``); a strided
   convolution unfolds x again in backward.  Columns that live within one call go to a reused
   scratch buffer (``im2col._workspace``) instead of fresh tens of megabytes per call.
+* Those column matrices get a padded row stride when a row would span a multiple of 4 KiB
+  (``set_column_padding``): CIFAR's power-of-two pixel counts otherwise put the rows BLAS packs
+  together into the same cache sets.
+* dw's product puts its taller operand first (``set_taller_operand_first``), which OpenBLAS runs
+  faster.
+* The arguments are checked once, here (``_check_conv_args``); the helpers called after trust them.
 """
 from ..backend import get_array_module
 from ._validate import check_array, check_same_dtype, check_window_args
