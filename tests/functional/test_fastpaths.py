@@ -3,8 +3,7 @@
 The fast paths (see docs/performance.md): conv2d's 1x1 convolutions as a plain matrix product
 (strided ones slicing first), its input gradient as a full convolution for stride 1, the im2col
 recompute switch and the reused column buffer, padded column rows, dw's product with the taller
-operand first; max pooling over stride-phase planes with one
-scatter-add backward; batch norm on the channel-major (C, N*H*W) view.  Each is checked in float64
+operand first; max pooling over stride-phase planes with one scatter-add backward; batch norm on the channel-major (C, N*H*W) view.  Each is checked in float64
 to round-off against the naive reference, by gradient checks where the path is new, in float32 for
 dtype, and on inputs of both memory orders (plain NCHW, and the channel-major order the ops return).
 """
