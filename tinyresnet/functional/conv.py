@@ -227,7 +227,8 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
         cols = _im2col(x, (kh, kw), stride, padding, dilation, out=scratch)
         saved = x
     else:
-        cols = _im2col(x, (kh, kw), stride, padding, dilation)  # (K, P)
+        cols = _im2col(x, (kh, kw), stride, padding, dilation,
+                       out=_columns(x, C * kh * kw, N * Ho * Wo, scratch=False))  # (K, P)
         saved = cols
     y = w.reshape(F, -1) @ cols  # (F, P): the whole batch in one GEMM
     if b is not None:
