@@ -11,6 +11,10 @@ make some true gradients vanish (batch norm's, for one) and the check meaningles
 For whole networks the element-by-element check costs two forwards per parameter, so
 ``check_direction`` (after Chainer's ``check_backward``) compares one directional derivative along
 a random direction v instead:  (L(theta + h v) - L(theta - h v)) / 2h  against  <grad L, v>.
+Each tensor's part of v is scaled to that tensor's own size (its RMS), so h is a relative step:
+every weight, bias and input moves by h times its tensor's typical value.  A unit-variance v would
+move a weight of size 0.02 by fifty times more than a BN scale of size 1, which forces tiny steps
+that drown in round-off.
 
 Errors are relative: norm-wise ||a - n|| / max(||a||, ||n||), and element-wise
 |a - n| / max(|a| + |n|, floor) with the worst element reported (the floor, 1e-6 times the largest
@@ -27,7 +31,7 @@ from .backend import get_array_module, to_numpy
 
 __all__ = [
     "numerical_gradient", "rel_error", "GradError", "GradCheckReport",
-    "check_op", "check_module", "check_direction",
+    "check_op", "check_module", "check_direction", "direction_scale", "DirectionalError",
 ]
 
 
@@ -181,11 +185,84 @@ def check_module(module, x, tol=1e-7, h=1e-6, seed=12345, inputs=True):
     return report
 
 
-def check_direction(module, x, loss_fn=None, labels=None, h=1e-5, seed=12345):
+STEPS = (1e-5, 2.5e-6, 6.25e-7, 1.5625e-7, 3.90625e-8)
+
+
+@dataclass
+class DirectionalError(GradError):
+    """A GradError for the one scalar of ``check_direction``, with how the step was chosen.
+
+    ``step`` is the relative step h whose difference quotient was used; ``tried`` lists
+    (h, difference quotient) for every step evaluated, largest first; ``agreement`` is the relative
+    gap between the chosen quotient and the next smaller step's (0 when one step was given);
+    ``scales`` maps each tensor ("input" and every parameter name) to the size its part of the
+    direction was given (its RMS, or ``zero_scale`` for an all-zero tensor).
+    """
+
+    step: float = 0.0
+    scales: dict = field(default_factory=dict)
+    analytic: float = 0.0
+    numeric: float = 0.0
+    tried: list = field(default_factory=list)
+    agreement: float = 0.0
+
+    def __str__(self):
+        sizes = sorted(self.scales.values())
+        spread = f", tensor sizes {sizes[0]:.2g} to {sizes[-1]:.2g}" if sizes else ""
+        how = (f"; of {len(self.tried)} steps the one that agreed best with the next smaller "
+               f"({self.agreement:.1e})" if len(self.tried) > 1 else "")
+        return (f"{self.name}: rel. error {self.norm_error:.2e} (analytic {self.analytic:.10g} vs "
+                f"numeric {self.numeric:.10g}; step {self.step:g} of each tensor's RMS{spread}"
+                f"{how})")
+
+
+def direction_scale(t, zero_scale=1.0):
+    """The size of tensor ``t`` (its root mean square), or ``zero_scale`` when it is all zeros.
+
+    A freshly initialised BN shift (beta = 0) has no size of its own; it shifts values that BN
+    has normalised to unit variance, so 1 is its natural scale.
+    """
+    rms = float(np.sqrt(np.mean(np.square(to_numpy(t), dtype=np.float64)))) if t.size else 0.0
+    return rms if rms > 0 else zero_scale
+
+
+def _choose_step(quotient, steps, good_enough):
+    """Walk down ``steps``; return (h, quotient at h, relative gap to the next step's, tried).
+
+    Without a kink inside the step, central differences at neighbouring steps agree to round-off;
+    a ReLU input crossing zero inside the larger step makes them disagree.  The pair that agrees
+    best is where neither kinks nor round-off dominate; the walk stops early once a pair agrees
+    to ``good_enough``.  Only numerical values decide: the analytic gradient plays no part.
+    """
+    tried = [(steps[0], quotient(steps[0]))]
+    best = None
+    for h in steps[1:]:
+        tried.append((h, quotient(h)))
+        (h_big, big), (_, small) = tried[-2], tried[-1]
+        scale = max(abs(big), abs(small))
+        gap = abs(big - small) / scale if scale > 0 else 0.0
+        if best is None or gap < best[2]:
+            best = (h_big, big, gap)
+        if gap <= good_enough:
+            break
+    return best + (tried,)
+
+
+def check_direction(module, x, loss_fn=None, labels=None, h=None, seed=12345, zero_scale=1.0,
+                    steps=STEPS, good_enough=1e-10):
     """Directional-derivative check of a whole network along one random direction over its input
-    and every parameter.  Returns a GradError with the relative error of the two scalars.
+    and every parameter.  Returns a DirectionalError (a GradError) with the relative error of the
+    two scalars, the step, the steps tried and the per-tensor scales used.
 
     L is ``loss_fn(module(x), labels)`` when given, else sum(module(x) * dy) for a random dy.
+    The direction's part for tensor t is r_t * s_t with r_t standard normal and s_t the RMS of t
+    (``zero_scale`` for an all-zero t), so a step h is relative: each tensor moves by h times its
+    own size.  A central difference in a ReLU network errs two ways: a large step carries ReLU
+    inputs across zero (a kink inside the step breaks the difference quotient), a small one leaves
+    round-off of about 1e-15 / h relative.  With ``h=None`` the step is chosen from ``steps``
+    (largest first): the one whose quotient agrees best with the next smaller step's (see
+    ``_choose_step``); a given ``h`` is used alone.  docs/gradcheck.md has the measured errors.
+    Parameters and input are restored (to the round-off of +h v - h v).
     """
     rng = np.random.default_rng(seed)
     y = module(x)
@@ -198,7 +275,8 @@ def check_direction(module, x, loss_fn=None, labels=None, h=1e-5, seed=12345):
     else:
         dx = module.backward(dy)
     tensors = [("input", x, dx)] + [(n, p.data, p.grad) for n, p in module.named_parameters()]
-    directions = [xp.asarray(rng.standard_normal(t.shape)) for _, t, _ in tensors]
+    scales = {name: direction_scale(t, zero_scale) for name, t, _ in tensors}
+    directions = [xp.asarray(rng.standard_normal(t.shape) * scales[name]) for name, t, _ in tensors]
     analytic = sum(float((g * v).sum()) for (_, _, g), v in zip(tensors, directions) if g is not None)
 
     def loss_at(step):
@@ -210,7 +288,16 @@ def check_direction(module, x, loss_fn=None, labels=None, h=1e-5, seed=12345):
             t -= step * v
         return value
 
-    numeric = (loss_at(h) - loss_at(-h)) / (2 * h)
+    def quotient(step):
+        return (loss_at(step) - loss_at(-step)) / (2 * step)
+
+    if h is None:
+        h, numeric, agreement, tried = _choose_step(quotient, steps, good_enough)
+    else:
+        numeric = quotient(h)
+        agreement, tried = 0.0, [(h, numeric)]
     for m in module.modules():
         object.__setattr__(m, "_cache", None)
-    return rel_error(np.array([analytic]), np.array([numeric]), "directional derivative")
+    error = rel_error(np.array([analytic]), np.array([numeric]), "directional derivative")
+    return DirectionalError(**vars(error), step=h, scales=scales, analytic=analytic,
+                            numeric=numeric, tried=tried, agreement=agreement)
