@@ -486,7 +486,7 @@ def build_parser():
     p.add_argument("--step", type=float, metavar="H",
                    help="finite-difference step h, relative: each tensor moves by h times its "
                         "own RMS. Default: chosen from 1e-5 down to 4e-8, the step whose "
-                        "difference quotient agrees best with the next smaller one's")
+                        "difference quotient agrees best with the next larger one's")
     p.add_argument("--seed", type=int, default=0, help="Default: 0")
     p.set_defaults(func=cmd_gradcheck)
 

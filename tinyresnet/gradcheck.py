@@ -193,10 +193,12 @@ class DirectionalError(GradError):
     """A GradError for the one scalar of ``check_direction``, with how the step was chosen.
 
     ``step`` is the relative step h whose difference quotient was used; ``tried`` lists
-    (h, difference quotient) for every step evaluated, largest first; ``agreement`` is the relative
-    gap between the chosen quotient and the next smaller step's (0 when one step was given);
-    ``scales`` maps each tensor ("input" and every parameter name) to the size its part of the
-    direction was given (its RMS, or ``zero_scale`` for an all-zero tensor).
+    (h, difference quotient) for every step evaluated, largest first (the round-off probe
+    included); ``agreement`` is the relative gap between the chosen quotient and the next
+    smaller step's (nan when no pair agreed or one step was given); ``roundoff`` is the relative
+    round-off estimated for the chosen quotient; ``scales`` maps each tensor ("input" and every
+    parameter name) to the size its part of the direction was given (its RMS, or ``zero_scale``
+    for an all-zero tensor).
     """
 
     step: float = 0.0
@@ -204,16 +206,23 @@ class DirectionalError(GradError):
     analytic: float = 0.0
     numeric: float = 0.0
     tried: list = field(default_factory=list)
-    agreement: float = 0.0
+    agreement: float = float("nan")
+    roundoff: float = float("nan")
 
     def __str__(self):
         sizes = sorted(self.scales.values())
         spread = f", tensor sizes {sizes[0]:.2g} to {sizes[-1]:.2g}" if sizes else ""
-        how = (f"; of {len(self.tried)} steps the one that agreed best with the next smaller "
-               f"({self.agreement:.1e})" if len(self.tried) > 1 else "")
+        if len(self.tried) == 1:
+            how = ", as given"
+        elif self.agreement == self.agreement:  # not nan
+            how = (f", the largest of {len(self.tried)} tried that agrees with the next smaller "
+                   f"to {self.agreement:.1e} (round-off about {self.roundoff:.1e})")
+        else:
+            how = (f", the smallest of {len(self.tried)} tried: no two agreed within round-off "
+                   f"(about {self.roundoff:.1e})")
         return (f"{self.name}: rel. error {self.norm_error:.2e} (analytic {self.analytic:.10g} vs "
-                f"numeric {self.numeric:.10g}; step {self.step:g} of each tensor's RMS{spread}"
-                f"{how})")
+                f"numeric {self.numeric:.10g}; step {self.step:g} of each tensor's RMS{how}"
+                f"{spread})")
 
 
 def direction_scale(t, zero_scale=1.0):
@@ -226,30 +235,42 @@ def direction_scale(t, zero_scale=1.0):
     return rms if rms > 0 else zero_scale
 
 
-def _choose_step(quotient, steps, good_enough):
-    """Walk down ``steps``; return (h, quotient at h, relative gap to the next step's, tried).
+def _choose_step(quotient, steps, noise_step, safety=10.0):
+    """Walk down ``steps``; return (h, quotient at h, relative gap to the next step's, round-off
+    estimate, tried).
 
-    Without a kink inside the step, central differences at neighbouring steps agree to round-off;
-    a ReLU input crossing zero inside the larger step makes them disagree.  The pair that agrees
-    best is where neither kinks nor round-off dominate; the walk stops early once a pair agrees
-    to ``good_enough``.  Only numerical values decide: the analytic gradient plays no part.
+    Without a kink inside the step, central differences at neighbouring steps differ by
+    round-off only; a ReLU input crossing zero inside the larger step makes them differ by more.
+    Round-off is measured, not assumed: the quotient at ``noise_step`` (far below any kink,
+    far into round-off) differs from the smallest step's by about e / noise_step, where e is the
+    round-off of one loss value, so a quotient at step h carries about e / h.  The step kept is
+    the largest whose quotient agrees with the next smaller step's within ``safety`` times their
+    round-off; failing that, the smallest.  Only numerical values decide: the analytic gradient
+    plays no part, so a wrong backward cannot pick a flattering step.
     """
-    tried = [(steps[0], quotient(steps[0]))]
-    best = None
-    for h in steps[1:]:
-        tried.append((h, quotient(h)))
-        (h_big, big), (_, small) = tried[-2], tried[-1]
-        scale = max(abs(big), abs(small))
-        gap = abs(big - small) / scale if scale > 0 else 0.0
-        if best is None or gap < best[2]:
-            best = (h_big, big, gap)
-        if gap <= good_enough:
+    values = {}
+
+    def q(h):
+        if h not in values:
+            values[h] = quotient(h)
+        return values[h]
+
+    smallest = q(steps[-1])
+    noise = max(abs(q(noise_step) - smallest) * noise_step, 1e-16 * abs(smallest) * noise_step)
+    chosen = steps[-1], None
+    for big, small in zip(steps, steps[1:]):
+        if abs(q(big) - q(small)) <= safety * noise * (1 / big + 1 / small):
+            chosen = big, small
             break
-    return best + (tried,)
+    h, neighbour = chosen
+    scale = abs(q(h)) if q(h) != 0 else 1.0
+    gap = abs(q(h) - q(neighbour)) / scale if neighbour is not None else float("nan")
+    tried = sorted(values.items(), reverse=True)
+    return h, q(h), gap, noise / h / scale, tried
 
 
 def check_direction(module, x, loss_fn=None, labels=None, h=None, seed=12345, zero_scale=1.0,
-                    steps=STEPS, good_enough=1e-10):
+                    steps=STEPS, noise_step=1e-10):
     """Directional-derivative check of a whole network along one random direction over its input
     and every parameter.  Returns a DirectionalError (a GradError) with the relative error of the
     two scalars, the step, the steps tried and the per-tensor scales used.
@@ -259,9 +280,10 @@ def check_direction(module, x, loss_fn=None, labels=None, h=None, seed=12345, ze
     (``zero_scale`` for an all-zero t), so a step h is relative: each tensor moves by h times its
     own size.  A central difference in a ReLU network errs two ways: a large step carries ReLU
     inputs across zero (a kink inside the step breaks the difference quotient), a small one leaves
-    round-off of about 1e-15 / h relative.  With ``h=None`` the step is chosen from ``steps``
-    (largest first): the one whose quotient agrees best with the next smaller step's (see
-    ``_choose_step``); a given ``h`` is used alone.  docs/gradcheck.md has the measured errors.
+    round-off of 1e-16 / h to 1e-14 / h relative.  With ``h=None`` the step is chosen from
+    ``steps``: the largest whose quotient agrees with the next smaller step's within the
+    round-off measured at ``noise_step`` (see ``_choose_step``); a given ``h`` is used alone.
+    docs/guides/gradcheck.md has the errors measured on every network the tests use.
     Parameters and input are restored (to the round-off of +h v - h v).
     """
     rng = np.random.default_rng(seed)
@@ -292,12 +314,13 @@ def check_direction(module, x, loss_fn=None, labels=None, h=None, seed=12345, ze
         return (loss_at(step) - loss_at(-step)) / (2 * step)
 
     if h is None:
-        h, numeric, agreement, tried = _choose_step(quotient, steps, good_enough)
+        h, numeric, agreement, roundoff, tried = _choose_step(quotient, steps, noise_step)
     else:
         numeric = quotient(h)
-        agreement, tried = 0.0, [(h, numeric)]
+        agreement, roundoff, tried = float("nan"), float("nan"), [(h, numeric)]
     for m in module.modules():
         object.__setattr__(m, "_cache", None)
     error = rel_error(np.array([analytic]), np.array([numeric]), "directional derivative")
     return DirectionalError(**vars(error), step=h, scales=scales, analytic=analytic,
-                            numeric=numeric, tried=tried, agreement=agreement)
+                            numeric=numeric, tried=tried, agreement=agreement,
+                            roundoff=roundoff)

@@ -2,7 +2,7 @@
 input and every parameter (tinyresnet.gradcheck.check_direction), float64.
 
 The direction is scaled to each tensor's own size and the step is chosen by check_direction
-(the one whose difference quotient agrees best with the next smaller step's), so no test picks
+(the one whose difference quotient agrees best with the next larger step's), so no test picks
 steps by hand.  A correct network comes out at or below 1e-8 on both OpenBLAS kernels and a
 wrong factor in one layer at or above 1e-3 (docs/gradcheck.md, measured with
 benchmarks/gradcheck_margins.py): TOL = 1e-6 keeps 100x on both sides.
