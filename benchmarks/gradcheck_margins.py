@@ -8,7 +8,7 @@ Every case is built exactly as its test builds it (same model, input shape, seed
 assignment cases through their own suites' stored-input machinery) and checked with
 ``check_direction``'s defaults.  The planted bug is a wrong factor in one layer's backward: the
 convolution halfway through the network returns half its true input gradient.  Prints a
-Markdown table (docs/gradcheck.md holds the measured one) whose kernel column is OpenBLAS's own
+Markdown table (docs/guides/gradcheck.md holds the measured one) whose kernel column is OpenBLAS's own
 name for the kernel it picked.  Not a timing benchmark: the figures are errors, not seconds.
 """
 import argparse
@@ -122,10 +122,10 @@ CASES = [
     ("tests/models resnet50 (eval)",
      _tests_case("resnet50", {"num_classes": 10}, (1, 3, 64, 64), mode="eval")),
     ("tests/models preact_resnet18 (slow)",
-     _tests_case("preact_resnet18", {"num_classes": 10}, (2, 3, 64, 64))),
-    ("tests/models resnet34 (slow)", _tests_case("resnet34", {"num_classes": 10}, (2, 3, 64, 64))),
+     _tests_case("preact_resnet18", {"num_classes": 10}, (1, 3, 64, 64))),
+    ("tests/models resnet34 (slow)", _tests_case("resnet34", {"num_classes": 10}, (1, 3, 64, 64))),
     ("tests/models preact_resnet50 (slow, eval)",
-     _tests_case("preact_resnet50", {"num_classes": 10}, (2, 3, 64, 64), mode="eval")),
+     _tests_case("preact_resnet50", {"num_classes": 10}, (1, 3, 64, 64), mode="eval")),
     ("cli gradcheck cifar_resnet20", _cli_case("cifar_resnet20", 16)),
     ("cli gradcheck cifar_resnet20 8x8", _cli_case("cifar_resnet20", 8)),
     ("A3 public cifar_resnet8", _a3_case("public", "gradcheck", 0)),

@@ -156,15 +156,19 @@ def test_training_steps_match_numpy_float64(name):
 
 
 # One float32 forward and backward (ResNet-18/50, batch 8, 64x64, training mode), against the
-# float64 result.  Float32 round-off alone puts the CPU this far from float64, measured with
+# float64 result.  Float32 round-off alone puts the CPU this far from float64 (relative errors of
+# the loss, of all gradients as one vector, of the worst single tensor's gradient), measured with
 # benchmarks/float32_error.py on an AMD EPYC (OpenBLAS SkylakeX kernel):
-#   resnet18: tinyresnet loss LOSS18_TR, worst gradient GRAD18_TR; torch loss LOSS18_T, gradient GRAD18_T
-#   resnet50: tinyresnet loss LOSS50_TR, worst gradient GRAD50_TR; torch loss LOSS50_T, gradient GRAD50_T
-# The GPU's float32 gets the same kind of error, so its bound is 10 times the larger measured one.
-# Two SGD steps at batch 2 (the earlier test) were ill-conditioned: the first step's float32
-# error moved the second step's loss of 25 by 1.4%, far beyond any round-off bound.
-STEP32_TOL = {"resnet18": {"loss": LOSS18_TOL, "grad": GRAD18_TOL},
-              "resnet50": {"loss": LOSS50_TOL, "grad": GRAD50_TOL}}
+#   resnet18  tinyresnet  R18_TR
+#             torch       R18_T
+#   resnet50  tinyresnet  R50_TR
+#             torch       R50_T
+# (BN in training mode at initialisation amplifies round-off: ResNet-50's gradients lose all but
+# two digits even in torch.)  The GPU's float32 makes errors of the same kind, so each bound is
+# 10 times the larger of the two measured.  The earlier test ran two SGD steps at batch 2: the
+# first step's float32 error moved the second step's loss of 25 by 1.4%, beyond any such bound.
+STEP32_TOL = {"resnet18": {"loss": L18, "gradients": G18, "tensor": T18},
+              "resnet50": {"loss": L50, "gradients": G50, "tensor": T50}}
 
 
 def _loss_and_gradients(model, x, y):
@@ -193,7 +197,10 @@ def test_float32_step_matches_float64(name):
     assert abs(loss32 - loss64) <= tol["loss"] * abs(loss64)
     for key, g in grads64.items():
         assert backend.device_of(grads32[key]) == "cuda" and grads32[key].dtype == np.float32
-        assert _rel(grads32[key], g) < tol["grad"], key
+        assert _rel(grads32[key], g) < tol["tensor"], key
+    every32 = np.concatenate([tr.to_numpy(grads32[k]).ravel() for k in grads64])
+    every64 = np.concatenate([g.ravel() for g in grads64.values()])
+    assert _rel(every32, every64) < tol["gradients"]
 
 
 def test_model_moves_back_to_cpu_and_checkpoints_as_numpy():
