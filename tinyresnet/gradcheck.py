@@ -215,7 +215,7 @@ class DirectionalError(GradError):
         if len(self.tried) == 1:
             how = ", as given"
         elif self.agreement == self.agreement:  # not nan
-            how = (f", the largest of {len(self.tried)} tried that agrees with the next smaller "
+            how = (f", of {len(self.tried)} tried the one that agrees best with the next smaller, "
                    f"to {self.agreement:.1e} (round-off about {self.roundoff:.1e})")
         else:
             how = (f", the smallest of {len(self.tried)} tried: no two agreed within round-off "
@@ -235,7 +235,7 @@ def direction_scale(t, zero_scale=1.0):
     return rms if rms > 0 else zero_scale
 
 
-def _choose_step(quotient, steps, noise_step, safety=10.0):
+def _choose_step(quotient, steps, noise_step, safety=10.0, exact=1e-10):
     """Walk down ``steps``; return (h, quotient at h, relative gap to the next step's, round-off
     estimate, tried).
 
@@ -243,10 +243,12 @@ def _choose_step(quotient, steps, noise_step, safety=10.0):
     round-off only; a ReLU input crossing zero inside the larger step makes them differ by more.
     Round-off is measured, not assumed: the quotient at ``noise_step`` (far below any kink,
     far into round-off) differs from the smallest step's by about e / noise_step, where e is the
-    round-off of one loss value, so a quotient at step h carries about e / h.  The step kept is
-    the largest whose quotient agrees with the next smaller step's within ``safety`` times their
-    round-off; failing that, the smallest.  Only numerical values decide: the analytic gradient
-    plays no part, so a wrong backward cannot pick a flattering step.
+    round-off of one loss value, so a quotient at step h carries about e / h.  Of the steps whose
+    quotient agrees with the next smaller step's within ``safety`` times their round-off, the
+    one that agrees best is kept (the truncation error, of order h^2, is what the gap then shows;
+    a gap below ``exact`` ends the walk); failing any, the smallest step.  Only numerical values
+    decide: the analytic gradient plays no part, so a wrong backward cannot pick a flattering
+    step.
     """
     values = {}
 
@@ -257,16 +259,18 @@ def _choose_step(quotient, steps, noise_step, safety=10.0):
 
     smallest = q(steps[-1])
     noise = max(abs(q(noise_step) - smallest) * noise_step, 1e-16 * abs(smallest) * noise_step)
-    chosen = steps[-1], None
+    size = abs(smallest) if smallest != 0 else 1.0
+    h, gap = steps[-1], None
     for big, small in zip(steps, steps[1:]):
-        if abs(q(big) - q(small)) <= safety * noise * (1 / big + 1 / small):
-            chosen = big, small
-            break
-    h, neighbour = chosen
-    scale = abs(q(h)) if q(h) != 0 else 1.0
-    gap = abs(q(h) - q(neighbour)) / scale if neighbour is not None else float("nan")
+        difference = abs(q(big) - q(small))
+        within_round_off = difference <= safety * noise * (1 / big + 1 / small)
+        if within_round_off and (gap is None or difference / size < gap):
+            h, gap = big, difference / size
+            if gap <= exact:
+                break
+    gap = float("nan") if gap is None else gap
     tried = sorted(values.items(), reverse=True)
-    return h, q(h), gap, noise / h / scale, tried
+    return h, q(h), gap, noise / h / size, tried
 
 
 def check_direction(module, x, loss_fn=None, labels=None, h=None, seed=12345, zero_scale=1.0,
@@ -281,8 +285,9 @@ def check_direction(module, x, loss_fn=None, labels=None, h=None, seed=12345, ze
     own size.  A central difference in a ReLU network errs two ways: a large step carries ReLU
     inputs across zero (a kink inside the step breaks the difference quotient), a small one leaves
     round-off of 1e-16 / h to 1e-14 / h relative.  With ``h=None`` the step is chosen from
-    ``steps``: the largest whose quotient agrees with the next smaller step's within the
-    round-off measured at ``noise_step`` (see ``_choose_step``); a given ``h`` is used alone.
+    ``steps``: of those whose quotient agrees with the next smaller step's within the round-off
+    measured at ``noise_step``, the one that agrees best (see ``_choose_step``); a given ``h``
+    is used alone.
     docs/guides/gradcheck.md has the errors measured on every network the tests use.
     Parameters and input are restored (to the round-off of +h v - h v).
     """
