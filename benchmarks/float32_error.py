@@ -8,8 +8,8 @@ from this measurement: one step (forward, mean cross-entropy, backward) of ResNe
 ResNet-50 at batch 8, 64x64, in training mode, from the same weights, in float32 and in float64.
 Prints, per network and library, the relative error of the loss, the norm-wise relative error of
 all parameter gradients taken as one vector, and the worst one tensor's gradient has (a tensor
-whose gradient nearly cancels, a BN shift's say, is ill-conditioned on its own).  Torch is optional (its rows are left out without it).
-Not a timing benchmark.
+whose gradient nearly cancels, a BN shift's say, is ill-conditioned on its own).  Torch is
+optional (its rows are left out without it).  Not a timing benchmark.
 """
 import sys
 from pathlib import Path

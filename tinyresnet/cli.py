@@ -485,8 +485,8 @@ def build_parser():
                    help="largest accepted relative error. Default: 1e-6")
     p.add_argument("--step", type=float, metavar="H",
                    help="finite-difference step h, relative: each tensor moves by h times its "
-                        "own RMS. Default: the largest of 1e-5 ... 4e-8 whose difference "
-                        "quotient agrees with the next smaller step's within measured round-off")
+                        "own RMS. Default: of 1e-5 ... 4e-8, the step whose difference quotient "
+                        "agrees best with the next smaller step's, within measured round-off")
     p.add_argument("--seed", type=int, default=0, help="Default: 0")
     p.set_defaults(func=cmd_gradcheck)
 

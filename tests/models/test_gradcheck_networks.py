@@ -2,10 +2,11 @@
 input and every parameter (tinyresnet.gradcheck.check_direction), float64.
 
 The direction is scaled to each tensor's own size and the step is chosen by check_direction
-(the largest whose difference quotient agrees with the next smaller step's within the round-off
-it measures), so no test picks steps by hand.  A correct network comes out at or below 1e-8 on both OpenBLAS kernels and a
-wrong factor in one layer at or above 1e-3 (docs/guides/gradcheck.md, measured with
-benchmarks/gradcheck_margins.py): TOL = 1e-6 keeps 100x on both sides.
+(of the steps whose difference quotient agrees with the next smaller step's within the round-off
+it measures, the one that agrees best), so no test picks steps by hand.  A correct network comes
+out at or below 1e-8 on both OpenBLAS kernels and a wrong factor in one layer at or above 1e-3
+(docs/guides/gradcheck.md, measured with benchmarks/gradcheck_margins.py): TOL = 1e-6 keeps 100x
+on both sides.
 
 The CIFAR nets and ResNet-18 are checked in training mode (BN through its batch statistics).
 The ResNet-50s are checked in eval mode: in training mode at initialisation a deep BN network is

@@ -185,11 +185,11 @@ def network_backward_hidden(t, N, H, W, shortcut, in_channels=3, features=""):
 def directional_error(net, x):
     """Relative error of the directional derivative along a random direction (float64).
 
-    check_direction scales the direction to each tensor's own size and keeps the largest step
-    whose difference quotient agrees with the next smaller step's within measured round-off
-    (so no ReLU kink lies inside it): a correct network comes out at or below 1e-8 on either
-    OpenBLAS kernel, a wrong factor in one layer at or above 1e-3 (docs/guides/gradcheck.md),
-    so the tolerance of 1e-6 keeps 100x on both sides."""
+    check_direction scales the direction to each tensor's own size and keeps the step whose
+    difference quotient agrees best with the next smaller step's, among those agreeing within
+    measured round-off (no ReLU kink inside): a correct network comes out at or below 1e-8 on
+    either OpenBLAS kernel, a wrong factor in one layer at or above 1e-3
+    (docs/guides/gradcheck.md), so the tolerance of 1e-6 keeps 100x on both sides."""
     return check_direction(net, x).norm_error
 
 
