@@ -125,7 +125,7 @@ CASES = [
      _tests_case("preact_resnet18", {"num_classes": 10}, (2, 3, 64, 64))),
     ("tests/models resnet34 (slow, batch 2)",
      _tests_case("resnet34", {"num_classes": 10}, (2, 3, 64, 64))),
-    ("tests/models preact_resnet50 (slow, eval)",
+    ("tests/models preact_resnet50 (slow, eval, batch 1)",
      _tests_case("preact_resnet50", {"num_classes": 10}, (1, 3, 64, 64), mode="eval")),
     ("cli gradcheck cifar_resnet20", _cli_case("cifar_resnet20", 16)),
     ("cli gradcheck cifar_resnet20 8x8", _cli_case("cifar_resnet20", 8)),
