@@ -198,3 +198,31 @@ def test_empty_loader_is_refused(tmp_path):
     model, _, _, opt, _ = setup()
     with pytest.raises(ValueError, match="yields no batches"):
         fit(model, [], None, opt, epochs=1, out_dir=tmp_path, progress=False)
+
+
+def test_losses_are_read_once_per_logging_interval_with_the_same_numbers(tmp_path, monkeypatch):
+    import tinyresnet.train.trainer as trainer
+
+    reads = []
+    real = trainer.to_numpy
+    monkeypatch.setattr(trainer, "to_numpy", lambda a: reads.append(np.shape(a)) or real(a))
+    _, _, every_step = run(tmp_path / "a", epochs=2, log_every=1)
+    assert len(reads) == 2 * (N // BATCH)
+    reads.clear()
+    _, _, grouped = run(tmp_path / "b", epochs=2, log_every=4)
+    # 6 steps an epoch: read after steps 4 and 6 (the epoch's end), each read one transfer.
+    assert reads == [(8,), (4,)] * 2
+    assert untimed(grouped.history) == untimed(every_step.history)
+
+
+def test_max_steps_stops_in_the_middle_of_an_epoch(tmp_path):
+    _, opt, result = run(tmp_path, epochs=5, max_steps=9)
+    assert result.epochs_done == 2 and [r["time_steps"] for r in result.history] == [6, 3]
+    assert read_checkpoint(tmp_path / "last.npz").epoch == 2
+
+
+def test_epoch_records_time_the_steps_and_the_wait_for_data(tmp_path):
+    _, _, result = run(tmp_path, epochs=1)
+    record = result.history[0]
+    assert record["time_steps"] == N // BATCH
+    assert 0 <= record["time_data_s"] <= record["time_train_s"]

@@ -71,8 +71,9 @@ def _decode(folder, progress):
     from tqdm.auto import tqdm
 
     images = None
+    # disable=None: a bar on a terminal only, not in logs or captured output.
     bar = tqdm(folder.samples, desc=f"decoding {folder.root.name}", unit="img",
-               disable=not progress, dynamic_ncols=True)
+               disable=None if progress else True, dynamic_ncols=True)
     for i, (path, _) in enumerate(bar):
         pixels = np.asarray(load_image(path))
         if images is None:
@@ -121,7 +122,7 @@ def load_folder(root, cache_dir=None, progress=True):
     ----------
     root : path of a folder with one sub-folder of equal-sized images per class
     cache_dir : folder of the cache files (default: :func:`default_cache_dir`)
-    progress : show a progress bar while decoding
+    progress : show a progress bar while decoding (when stderr is a terminal)
 
     Returns
     -------
@@ -142,7 +143,7 @@ def load_folder(root, cache_dir=None, progress=True):
     labels = np.asarray(folder.targets, dtype=np.int64)
     cached = _read(path, manifest) if path.is_file() else None
     if cached is not None:
-        logger.info("image cache: %d images from %s", len(labels), path)
+        logger.debug("image cache: %d images from %s", len(labels), path)
         return cached[0], cached[1], folder, False
     images = _decode(folder, progress)
     try:
@@ -154,5 +155,5 @@ def load_folder(root, cache_dir=None, progress=True):
             f"image cache: cannot write '{path}' ({err}); set TINYRESNET_CACHE or --cache-dir to a "
             "writable folder"
         ) from err
-    logger.info("image cache: decoded %d images into %s", len(labels), path)
+    logger.debug("image cache: decoded %d images into %s", len(labels), path)
     return images, labels, folder, True

@@ -158,26 +158,22 @@ def _channel_stats(images):
 
 
 def _eval_transform(spec):
+    """Per-image evaluation transform of the digits and ImageNet recipes (CIFAR's is a
+    BatchTransform, see _set_transforms)."""
     normalize = T.Normalize(spec["mean"], spec["std"])
-    recipe = _spec_recipe(spec)
-    if recipe == "digits":
+    if _spec_recipe(spec) == "digits":
         return normalize
-    if recipe == "imagenet":
-        return T.Compose([T.Resize(spec["resize"]), T.CenterCrop(spec["image_size"]), T.ToArray(),
-                          normalize])
-    return T.Compose([T.ToArray(), normalize])
+    return T.Compose([T.Resize(spec["resize"]), T.CenterCrop(spec["image_size"]), T.ToArray(),
+                      normalize])
 
 
 def _train_transform(spec):
+    """Per-image training transform of the digits and ImageNet recipes."""
     normalize = T.Normalize(spec["mean"], spec["std"])
     size = spec["image_size"]
-    recipe = _spec_recipe(spec)
-    if recipe == "digits":
+    if _spec_recipe(spec) == "digits":
         return T.Compose([T.RandomCrop(size, padding=1), normalize])
-    if recipe == "imagenet":
-        return T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.ToArray(),
-                          normalize])
-    return T.Compose([T.RandomCrop(size, padding=4), T.RandomHorizontalFlip(), T.ToArray(),
+    return T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.ToArray(),
                       normalize])
 
 
@@ -293,7 +289,7 @@ def build_datasets(dataset="digits", root=None, image_size=None, augment=True, v
         spec["recipe"] = choose_recipe(dataset, recipe)
         reader = data.CIFAR10 if dataset == "cifar10" else data.CIFAR100
         train, test = reader(path, train=True), reader(path, train=False)
-        native, mean, std = 32, list(CIFAR_MEAN[dataset]), list(CIFAR_STD[dataset])
+        native, mean, std = (32, 32), list(CIFAR_MEAN[dataset]), list(CIFAR_STD[dataset])
     else:
         if not 0 < val_fraction < 1:
             raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
@@ -303,18 +299,20 @@ def build_datasets(dataset="digits", root=None, image_size=None, augment=True, v
         train = test = None
         if native <= SMALL_IMAGE or spec["recipe"] == "cifar":
             train, test = _cached_imagefolder(spec, cache_dir, progress)
-            native = train.images.shape[1]
+            native = train.images.shape[1:3]
         mean, std = None, None
     if spec["recipe"] == "cifar":
-        if image_size is not None and int(image_size) != native:
+        height, width = (int(n) for n in native)
+        if image_size is not None and int(image_size) != height:
             raise ValueError(
-                f"the CIFAR recipe does not resize: the images are {native}x{native}, so "
-                f"--image-size must be {native} or left out (or use --recipe imagenet)"
+                f"the CIFAR recipe does not resize: the images are {width}x{height}, so "
+                f"--image-size must be {height} or left out (or use --recipe imagenet)"
             )
         if mean is None:
             mean, std = stats if stats is not None else _channel_stats(train.images)
-        spec.update(in_channels=3, image_size=native, resize=native, mean=list(mean),
-                    std=list(std))
+        # image_size: the height, as for the other recipes; image_width for non-square images.
+        spec.update(in_channels=3, image_size=height, image_width=width, resize=height,
+                    mean=list(mean), std=list(std))
     else:
         size = int(image_size or 224)
         spec.update(in_channels=3, image_size=size, resize=int(math.floor(size * 256 / 224)),
@@ -369,6 +367,7 @@ def load_image_for(path, spec):
     size = spec["image_size"]
     normalize = T.Normalize(spec["mean"], spec["std"])
     if _spec_recipe(spec) == "cifar":
-        steps = [] if image.size == (size, size) else [T.Resize((size, size))]
+        height, width = size, spec.get("image_width", size)
+        steps = [] if image.size == (width, height) else [T.Resize((height, width))]
         return T.Compose(steps + [T.ToArray(), normalize])(image)
     return T.Compose([T.Resize(spec["resize"]), T.CenterCrop(size), T.ToArray(), normalize])(image)
