@@ -21,7 +21,9 @@ non-finite loss is reported when its interval is read, naming the batch where it
 Scheduler stepping: with ``scheduler_interval="epoch"`` (the default, as in PyTorch's examples)
 ``scheduler.step()`` runs once at the end of every epoch, so schedule lengths are in epochs; with
 ``"step"`` it runs after every optimizer step, so they are in iterations (smoother warm-up and
-cosine curves on short runs).
+cosine curves on short runs).  A ``ReduceLROnPlateau`` is stepped once per epoch with the metric it
+watches: the validation loss (``mode="min"``) or top-1 accuracy (``mode="max"``), the training
+ones without a validation loader.
 
 Resume: ``last.npz`` holds the model, optimizer, scheduler, the package RNG state, the number of
 finished epochs and of batches finished in the current epoch.  ``fit(..., resume=True)`` loads it
@@ -48,6 +50,7 @@ from dataclasses import dataclass, field
 
 from ..backend import get_array_module, to_device, to_numpy
 from ..nn import CrossEntropyLoss, no_grad
+from ..optim import ReduceLROnPlateau
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History
 from .metrics import AverageMeter, topk_correct
@@ -211,6 +214,9 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
         raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
     if epochs < 0:
         raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
+    if isinstance(scheduler, ReduceLROnPlateau) and scheduler_interval != "epoch":
+        raise ValueError("fit: ReduceLROnPlateau watches an epoch's metric; use "
+                         "scheduler_interval='epoch'")
     if max_steps is not None and max_steps < 1:
         raise ValueError(f"fit: max_steps must be >= 1 or None, got {max_steps}")
     n_batches = len(train_loader)
@@ -279,7 +285,10 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
                     val = evaluate(model, val_loader, loss_fn, device, progress=False, stop=stop)
                     record.update({f"val_{k}": v for k, v in val.items() if k != "count"})
                 record.update(timing)
-                if scheduler is not None and scheduler_interval == "epoch":
+                if isinstance(scheduler, ReduceLROnPlateau):
+                    watched = "loss" if scheduler.mode == "min" else "acc1"
+                    scheduler.step(record.get(f"val_{watched}", record[f"train_{watched}"]))
+                elif scheduler is not None and scheduler_interval == "epoch":
                     scheduler.step()
                 history.append(record)
                 logger.info("epoch %d/%d  %s", epoch + 1, epochs, "  ".join(
