@@ -31,3 +31,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid.startswith(FLOAT64_CHECKS):
             item.add_marker(pytest.mark.float64)
+
+
+@pytest.fixture(autouse=True)
+def _image_cache(tmp_path_factory, monkeypatch):
+    """Image-folder caches of every test go to a temporary folder, never the user's cache."""
+    monkeypatch.setenv("TINYRESNET_CACHE", str(tmp_path_factory.mktemp("image-cache")))

@@ -44,3 +44,19 @@ def test_bad_arguments_are_refused():
     proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--only", "nothing"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--only takes a comma-separated subset" in proc.stderr
+
+
+def test_cifar_pipeline_benchmark_runs_on_the_committed_slice(tmp_path):
+    script = BENCH.parent / "bench_cifar_pipeline.py"
+    out = tmp_path / "pipeline.json"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--batch-size", "8", "--batches", "2", "--steps", "1",
+         "--jpeg-images", "4", "--json", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(out.read_text())
+    assert set(results["rows"]) == {"cifar batch", "imagenet per-image", "jpeg per-image",
+                                    "resnet20 step"}
+    assert results["rows"]["cifar batch"]["images"] == 16 and results["headroom"]["cpu"] > 0
+    assert "headroom of the cifar pipeline" in proc.stdout

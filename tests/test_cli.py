@@ -120,7 +120,7 @@ def test_train_on_an_image_folder_then_eval_another_with_more_classes(tmp_path, 
     out = tmp_path / "run"
     code, _, err = run_cli(capsys, "train", "--dataset", "imagefolder", "--data", folder,
                            "--image-size", "8", "--epochs", "1", "--batch-size", "4",
-                           "--out", out, "--no-progress")
+                           "--recipe", "imagenet", "--out", out, "--no-progress")
     assert code == 0, err
     assert read_checkpoint(out / "last.npz").extra["data"]["classes"] == ["cat", "dog"]
     three = make_image_folder(tmp_path / "three", classes=("a", "b", "c"))
@@ -240,3 +240,68 @@ def test_default_train_reaches_97_percent_on_the_digits(tmp_path, capsys):
     with open(tmp_path / "history.jsonl") as f:
         last = [line for line in f if line.strip()][-1]
     assert json.loads(last)["val_acc1"] >= 97.0, out
+
+
+# ---- CIFAR: recipes, the image cache, the paper's schedules -----------------------------------
+SLICE = ROOT / "tests" / "data" / "cifar10_slice"
+
+
+def test_data_prepare_builds_then_reuses_the_cache(capsys, tmp_path):
+    cache = tmp_path / "cache"
+    code, out, err = run_cli(capsys, "data", "prepare", SLICE, "--cache-dir", cache,
+                             "--no-progress")
+    assert code == 0, err
+    assert "200 images of 32x32 decoded into the cache" in out
+    code, out, _ = run_cli(capsys, "data", "prepare", SLICE, "--cache-dir", cache)
+    assert code == 0 and "already in the cache" in out
+    assert len(list(cache.glob("cifar10_slice-*.npz"))) == 1
+    code, _, err = run_cli(capsys, "data", "prepare", tmp_path / "nowhere")
+    assert_one_line_error(code, err, "is not a folder")
+
+
+def test_cifar_slice_trains_with_the_cifar_recipe_and_evaluates_as_trained(capsys, tmp_path):
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(capsys, "train", "--dataset", "imagefolder", "--data", SLICE,
+                                "--schedule", "short", "--epochs", "1", "--batch-size", "20",
+                                "--smoke", "--out", out, "--no-progress")
+    assert code == 0, err
+    assert "(cifar recipe)" in err
+    ckpt = read_checkpoint(out / "last.npz")
+    spec = ckpt.extra["data"]
+    assert (spec["recipe"], spec["image_size"], spec["val_fraction"]) == ("cifar", 32, 0.1)
+    recorded = float(stdout.split("top-1 ")[1].split("%")[0])
+    code, stdout, err = run_cli(capsys, "eval", out / "last.npz", "--no-progress")
+    assert code == 0, err
+    assert "(20 images)" in stdout and f"top-1 {recorded:.2f}%" in stdout
+    code, stdout, err = run_cli(capsys, "predict", "--checkpoint", out / "last.npz",
+                                sorted((SLICE / "ship").iterdir())[0], "--topk", "3")
+    assert code == 0, err
+    assert len(stdout.strip().splitlines()) == 4
+
+
+def test_schedules_paper_and_short_set_the_papers_optimiser():
+    from tinyresnet import optim
+    from tinyresnet.cli import _make_scheduler, _resolve_recipe_defaults, build_parser
+
+    for schedule in ("paper", "short"):
+        args = build_parser().parse_args(["train", "--schedule", schedule])
+        _resolve_recipe_defaults(args)
+        assert (args.batch_size, args.lr, args.momentum, args.weight_decay) == (128, 0.1, 0.9,
+                                                                                 1e-4)
+    assert args.epochs == 3
+    args = build_parser().parse_args(["train"])
+    _resolve_recipe_defaults(args)
+    assert (args.batch_size, args.weight_decay, args.epochs) == (64, 5e-4, 20)
+    args = build_parser().parse_args(["train", "--schedule", "paper", "--batch-size", "64"])
+    _resolve_recipe_defaults(args)
+    assert args.batch_size == 64
+    # The paper's milestones are iterations: /10 at 32k and 48k, whatever the epoch length.
+    args.epochs = 183
+    opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=0.1)
+    sched = _make_scheduler(args, opt, steps_per_epoch=351)
+    assert list(sched.milestones) == [32_000, 48_000]
+
+
+def test_paper_schedule_is_counted_in_iterations_not_epochs(capsys):
+    code, _, err = run_cli(capsys, "train", "--schedule", "paper", "--epochs", "3")
+    assert_one_line_error(code, err, "64,000 iterations", "--schedule short")

@@ -3,6 +3,8 @@ assignments' assign, check, grade, from tinyresnet.assign).
 
     tinyresnet train                                  # CIFAR ResNet-20 on the built-in digits
     tinyresnet train --dataset cifar10 --data ~/data --epochs 160 --schedule multistep
+    tinyresnet train --dataset imagefolder --data cifar10/train --schedule short --epochs 3
+    tinyresnet data prepare cifar10/train             # decode a folder once into the cache
     tinyresnet eval runs/digits-cifar_resnet20/best.npz
     tinyresnet predict --checkpoint runs/digits-cifar_resnet20/best.npz seven.png
     tinyresnet summary resnet50
@@ -93,17 +95,40 @@ def _make_optimizer(args, params):
     return cls(params, lr=args.lr, weight_decay=args.weight_decay)
 
 
+# The ResNet paper's CIFAR schedule (He et al. 2015, Section 4.2), in iterations at batch 128.
+PAPER_MILESTONES, PAPER_ITERATIONS = (32_000, 48_000), 64_000
+# What --schedule paper and short set unless given: the paper's batch, lr, momentum and decay.
+_PAPER_DEFAULTS = {"batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4}
+_DEFAULTS = {"batch_size": 64, "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4}
+
+
+def _resolve_recipe_defaults(args):
+    """Fill the optimisation options left unset from the --schedule's recipe."""
+    paper = args.schedule in ("paper", "short")
+    for name, value in (_PAPER_DEFAULTS if paper else _DEFAULTS).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.schedule == "paper" and args.epochs is not None:
+        raise UsageError("--schedule paper runs 64,000 iterations (He et al. 2015); leave out "
+                         "--epochs, or use --schedule short --epochs N for a shorter run")
+    if args.epochs is None:
+        args.epochs = 3 if args.schedule == "short" else 20
+
+
 def _make_scheduler(args, optimizer, steps_per_epoch):
     """The --schedule, counted in iterations (the trainer steps it after every batch)."""
     total = args.epochs * steps_per_epoch
     warmup = min(int(round(args.warmup * steps_per_epoch)), max(total - 1, 0))
     rest = max(total - warmup, 1)
-    if args.schedule == "cosine":
+    if args.schedule == "paper":
+        main = optim.MultiStepLR(optimizer, milestones=[m - warmup for m in PAPER_MILESTONES],
+                                 gamma=0.1)
+    elif args.schedule == "cosine":
         main = optim.CosineAnnealingLR(optimizer, T_max=rest)
     elif args.schedule == "step":
         # /10 every third of the run (after warm-up).
         main = optim.StepLR(optimizer, step_size=max(rest // 3, 1), gamma=0.1)
-    elif args.schedule == "multistep":
+    elif args.schedule in ("multistep", "short"):
         # The ResNet paper's CIFAR schedule: /10 at 50% and 75% of training (32k, 48k of 64k).
         main = optim.MultiStepLR(optimizer, milestones=[rest // 2, rest * 3 // 4], gamma=0.1)
     else:
@@ -137,6 +162,7 @@ def cmd_train(args):
     from .train import fit
     from .train.recipes import build_datasets
 
+    _resolve_recipe_defaults(args)
     if args.epochs < 1:
         raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
     if args.batch_size < 1:
@@ -144,7 +170,8 @@ def cmd_train(args):
     if args.device == "cuda":
         to_device(np.zeros(1), "cuda")  # fail now with the backend's install hint
     bundle = build_datasets(args.dataset, args.data, args.image_size, val_fraction=args.val_fraction,
-                            seed=args.seed)
+                            seed=args.seed, recipe=args.recipe, cache_dir=args.cache_dir,
+                            progress=not args.no_progress)
     train_set, test_set = bundle.train, bundle.test
     if args.smoke:
         train_set = _smoke_subset(train_set, 2 * args.batch_size, args.seed)
@@ -165,21 +192,25 @@ def cmd_train(args):
     train_loader = _loader(train_set, args, shuffle=True, drop_last=True, seed=args.seed)
     test_loader = _loader(test_set, args, shuffle=False, drop_last=False, seed=args.seed)
     optimizer = _make_optimizer(args, model.parameters())
+    max_steps = None
+    if args.schedule == "paper":
+        max_steps = PAPER_ITERATIONS
+        args.epochs = -(-PAPER_ITERATIONS // len(train_loader))
     scheduler = _make_scheduler(args, optimizer, len(train_loader))
     out = args.out or os.path.join("runs", f"{args.dataset}-{name}")
     last = os.path.join(out, "last.npz")
     if args.resume and not os.path.isfile(last):
         raise UsageError(f"nothing to resume: '{last}' does not exist (train without --resume first)")
     logging.getLogger(__name__).info(
-        "training %s (%s parameters) on %s: %d training, %d test images, %d epochs -> %s",
-        name, f"{sum(p.size for p in model.parameters()):,}", args.dataset, len(train_set),
-        len(test_set), args.epochs, out)
+        "training %s (%s parameters) on %s (%s recipe): %d training, %d test images, %d epochs "
+        "-> %s", name, f"{sum(p.size for p in model.parameters()):,}", args.dataset,
+        spec["recipe"], len(train_set), len(test_set), args.epochs, out)
     started = time.perf_counter()
     with _blas_threads(args, args.dataset):
         result = fit(model, train_loader, test_loader, optimizer, scheduler, epochs=args.epochs,
                      out_dir=out, resume=args.resume, device=args.device,
                      progress=not args.no_progress, scheduler_interval="step", model_name=name,
-                     model_kwargs=kwargs, extra={"data": spec})
+                     model_kwargs=kwargs, extra={"data": spec}, max_steps=max_steps)
     elapsed = time.perf_counter() - started
     if result.interrupted:
         print(f"Interrupted; to continue from {last}, run the same command with --resume.",
@@ -218,10 +249,13 @@ def cmd_eval(args):
     model, ckpt = _load_model(args.checkpoint, args.device)
     spec = ckpt.extra.get("data")
     if args.dataset is not None and args.dataset != (spec or {}).get("dataset"):
-        bundle = build_datasets(args.dataset, args.data, args.image_size, augment=False)
+        bundle = build_datasets(args.dataset, args.data, args.image_size, augment=False,
+                                recipe=args.recipe, cache_dir=args.cache_dir,
+                                progress=not args.no_progress)
         dataset, spec = (bundle.train if args.split == "train" else bundle.test), bundle.spec
     elif spec:
-        dataset, spec = eval_dataset(spec, args.data, args.split)
+        dataset, spec = eval_dataset(spec, args.data, args.split, cache_dir=args.cache_dir,
+                                     progress=not args.no_progress)
     else:
         raise UsageError(f"checkpoint '{args.checkpoint}' records no dataset; pass --dataset")
     num_classes = ckpt.model_kwargs.get("num_classes")
@@ -264,6 +298,23 @@ def cmd_predict(args):
         for rank, c in enumerate(np.argsort(-p, kind="stable")[:k], start=1):
             name = classes[c] if c < len(classes) else str(c)
             print(f"  {rank}. {name:<20s} {100 * p[c]:6.2f}%")
+    return 0
+
+
+# ---- data prepare ------------------------------------------------------------------------------
+def cmd_data_prepare(args):
+    from .data.cache import load_folder
+
+    root = os.path.expanduser(args.folder)
+    if not os.path.isdir(root):
+        raise UsageError(f"'{args.folder}' is not a folder")
+    split = [os.path.join(root, name) for name in ("train", "val", "test")
+             if os.path.isdir(os.path.join(root, name))]
+    for folder in (split if len(split) > 1 else [root]):
+        images, _, _, built = load_folder(folder, args.cache_dir, progress=not args.no_progress)
+        print(f"{folder}: {len(images):,} images of {images.shape[2]}x{images.shape[1]} "
+              f"{'decoded into' if built else 'already in'} the cache "
+              f"({images.nbytes / 2**20:.0f} MiB)")
     return 0
 
 
@@ -321,6 +372,20 @@ def _add_progress(p):
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+def _add_recipe(p):
+    p.add_argument("--recipe", choices=("auto", "cifar", "imagenet"), default="auto",
+                   help="preprocessing and augmentation: cifar (4-pixel padded random crop and "
+                        "flip, no resizing), imagenet (random resized crop; resize and centre "
+                        "crop to evaluate). auto: cifar for the CIFAR archives and folders of "
+                        "images of at most 64 pixels a side, imagenet otherwise. Default: auto")
+
+
+def _add_cache_dir(p):
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="where folders of small images are decoded once into an array. "
+                        "Default: $TINYRESNET_CACHE or ~/.cache/tinyresnet")
+
+
 def build_parser():
     """The argparse parser of the ``tinyresnet`` command (exposed for documentation and tests)."""
     fmt = argparse.RawDescriptionHelpFormatter
@@ -351,6 +416,8 @@ def build_parser():
             "examples:\n"
             "  tinyresnet train\n"
             "  tinyresnet train --dataset cifar10 --data ~/data --epochs 160 --schedule multistep\n"
+            "  tinyresnet train --dataset imagefolder --data cifar10/train --schedule short "
+            "--epochs 3\n"
             "  tinyresnet train --dataset imagefolder --data photos/ --model resnet18 "
             "--image-size 128"),
     )
@@ -368,25 +435,33 @@ def build_parser():
     g.add_argument("--data", metavar="PATH",
                    help="folder of the CIFAR files or of the image folder (not needed for digits)")
     g.add_argument("--image-size", type=int, metavar="N",
-                   help="imagefolder only: side of the square crops fed to the network "
-                        "(default 224)")
+                   help="imagefolder, ImageNet recipe: side of the square crops fed to the "
+                        "network (default 224); the CIFAR recipe keeps the images' own size")
+    _add_recipe(g)
     g.add_argument("--val-fraction", type=float, default=0.1, metavar="F",
                    help="imagefolder without train/ and val/: share of the images held out for "
                         "testing. Default: 0.1")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=int, default=20, help="passes over the training set. Default: 20")
-    g.add_argument("--batch-size", type=int, default=64, help="images per step. Default: 64")
+    g.add_argument("--epochs", type=int,
+                   help="passes over the training set. Default: 20 (short: 3; paper: as many as "
+                        "64,000 iterations take)")
+    g.add_argument("--batch-size", type=int,
+                   help="images per step. Default: 64 (paper and short: 128)")
     g.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="sgd",
                    help="Default: sgd")
-    g.add_argument("--lr", type=float, default=0.1, help="peak learning rate (about 1e-3 suits adam/adamw). Default: 0.1")
-    g.add_argument("--momentum", type=float, default=0.9, help="SGD momentum. Default: 0.9")
+    g.add_argument("--lr", type=float, help="peak learning rate (about 1e-3 suits adam/adamw). Default: 0.1")
+    g.add_argument("--momentum", type=float, help="SGD momentum. Default: 0.9")
     g.add_argument("--nesterov", action="store_true", help="SGD with Nesterov momentum")
-    g.add_argument("--weight-decay", type=float, default=5e-4,
-                   help="L2 penalty on every parameter. Default: 5e-4")
-    g.add_argument("--schedule", choices=("cosine", "step", "multistep", "none"), default="cosine",
+    g.add_argument("--weight-decay", type=float,
+                   help="L2 penalty on every parameter. Default: 5e-4 (paper and short: 1e-4)")
+    g.add_argument("--schedule", choices=("cosine", "step", "multistep", "paper", "short", "none"),
+                   default="cosine",
                    help="learning-rate schedule over the run, updated every step: cosine decay "
-                        "to 0; step: /10 every third; multistep: /10 at 50%% and 75%% (the "
-                        "ResNet paper's); none: constant. Default: cosine")
+                        "to 0; step: /10 every third; multistep: /10 at 50%% and 75%%; paper: the "
+                        "ResNet paper's CIFAR recipe, batch 128, SGD momentum 0.9, weight decay "
+                        "1e-4, lr 0.1 /10 at 32k and 48k iterations, stop at 64k; short: the same "
+                        "recipe with the /10 steps at 50%% and 75%% of --epochs (default 3); "
+                        "none: constant. Default: cosine")
     g.add_argument("--warmup", type=float, default=0.0, metavar="EPOCHS",
                    help="ramp the learning rate linearly from lr/10 over this many epochs "
                         "first. Default: 0")
@@ -400,6 +475,7 @@ def build_parser():
                    help="continue from OUT/last.npz (same options as the interrupted run)")
     g.add_argument("--workers", type=int, default=0, metavar="N",
                    help="threads decoding images in parallel (image folders). Default: 0")
+    _add_cache_dir(g)
     g.add_argument("--smoke", action="store_true",
                    help="a quick check of the whole pipeline: two batches of training and one "
                         "of test images, for --epochs epochs")
@@ -421,6 +497,8 @@ def build_parser():
                    help="evaluate on this dataset instead of the training one")
     p.add_argument("--data", metavar="PATH", help="folder of the dataset (overrides the recorded one)")
     p.add_argument("--image-size", type=int, metavar="N", help="imagefolder only: crop size")
+    _add_recipe(p)
+    _add_cache_dir(p)
     p.add_argument("--split", choices=("test", "train"), default="test", help="Default: test")
     p.add_argument("--batch-size", type=int, default=128, help="Default: 128")
     p.add_argument("--workers", type=int, default=0, help=argparse.SUPPRESS)
@@ -445,6 +523,24 @@ def build_parser():
     p.add_argument("--topk", type=int, default=5, metavar="K", help="classes to list. Default: 5")
     _add_device(p)
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "data", formatter_class=fmt, epilog=_EPILOG,
+        help="prepare datasets: data prepare FOLDER decodes an image folder once into the cache",
+        description=(
+            "Decode an image folder (one sub-folder of images per class, or train/ and val/ or\n"
+            "test/ holding such folders) into one uint8 array per folder in the cache, so that\n"
+            "training reads no image file.  The cache is reused while the folder's file names,\n"
+            "sizes and modification times are unchanged and rebuilt otherwise.\n\n"
+            "example:\n  tinyresnet data prepare ~/data/cifar10/train"),
+    )
+    data_sub = p.add_subparsers(dest="data_command", metavar="ACTION")
+    data_sub.required = True
+    q = data_sub.add_parser("prepare", help="decode an image folder into the cache")
+    q.add_argument("folder", metavar="FOLDER", help="the image folder")
+    _add_cache_dir(q)
+    _add_progress(q)
+    q.set_defaults(func=cmd_data_prepare)
 
     p = sub.add_parser(
         "summary", formatter_class=fmt, epilog=_EPILOG,

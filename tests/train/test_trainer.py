@@ -60,6 +60,11 @@ def assert_bit_identical(a, b):
         np.testing.assert_array_equal(np.asarray(sa[key]), np.asarray(sb[key]), err_msg=key)
 
 
+def untimed(history):
+    """The records without their wall times, which no two runs share."""
+    return [{k: v for k, v in r.items() if not k.startswith("time_")} for r in history]
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     out = tmp_path_factory.mktemp("uninterrupted")
@@ -72,7 +77,7 @@ def test_resume_at_epoch_boundary_is_bit_identical(tmp_path, uninterrupted):
     # Another seed for the fresh objects: everything must come from the checkpoint.
     model, opt, result = run(tmp_path, epochs=3, seed=99, resume=True)
     assert_bit_identical(uninterrupted[:2], (model, opt))
-    assert result.history == uninterrupted[2].history
+    assert untimed(result.history) == untimed(uninterrupted[2].history)
     assert result.best_acc1 == uninterrupted[2].best_acc1
 
 
@@ -89,7 +94,7 @@ def test_ctrl_c_mid_epoch_saves_and_resume_is_bit_identical(tmp_path, uninterrup
     model, opt, result = run(tmp_path, epochs=3, seed=99, resume=True)
     assert not result.interrupted
     assert_bit_identical(uninterrupted[:2], (model, opt))
-    assert result.history == uninterrupted[2].history
+    assert untimed(result.history) == untimed(uninterrupted[2].history)
 
 
 def test_sigint_stops_after_the_current_batch(tmp_path):
@@ -207,3 +212,31 @@ def test_empty_loader_is_refused(tmp_path):
     model, _, _, opt, _ = setup()
     with pytest.raises(ValueError, match="yields no batches"):
         fit(model, [], None, opt, epochs=1, out_dir=tmp_path, progress=False)
+
+
+def test_losses_are_read_once_per_logging_interval_with_the_same_numbers(tmp_path, monkeypatch):
+    import tinyresnet.train.trainer as trainer
+
+    reads = []
+    real = trainer.to_numpy
+    monkeypatch.setattr(trainer, "to_numpy", lambda a: reads.append(np.shape(a)) or real(a))
+    _, _, every_step = run(tmp_path / "a", epochs=2, log_every=1)
+    assert len(reads) == 2 * (N // BATCH)
+    reads.clear()
+    _, _, grouped = run(tmp_path / "b", epochs=2, log_every=4)
+    # 6 steps an epoch: read after steps 4 and 6 (the epoch's end), each read one transfer.
+    assert reads == [(8,), (4,)] * 2
+    assert untimed(grouped.history) == untimed(every_step.history)
+
+
+def test_max_steps_stops_in_the_middle_of_an_epoch(tmp_path):
+    _, opt, result = run(tmp_path, epochs=5, max_steps=9)
+    assert result.epochs_done == 2 and [r["time_steps"] for r in result.history] == [6, 3]
+    assert read_checkpoint(tmp_path / "last.npz").epoch == 2
+
+
+def test_epoch_records_time_the_steps_and_the_wait_for_data(tmp_path):
+    _, _, result = run(tmp_path, epochs=1)
+    record = result.history[0]
+    assert record["time_steps"] == N // BATCH
+    assert 0 <= record["time_data_s"] <= record["time_train_s"]

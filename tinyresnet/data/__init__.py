@@ -13,13 +13,16 @@
 (with ``from tinyresnet import data`` and ``from tinyresnet.data import transforms as T``).
 """
 from . import transforms
+from .batch_transforms import BatchTransform
+from .cache import load_folder
 from .cifar import CIFAR10, CIFAR100
 from .dataset import ArrayDataset
 from .digits import DIGITS_CLASSES, load_digits
 from .imagefolder import IMG_EXTENSIONS, ImageFolder, load_image
-from .loader import DataLoader
+from .loader import DataLoader, sample_seed
 
 __all__ = [
     "transforms", "ArrayDataset", "load_digits", "DIGITS_CLASSES", "CIFAR10", "CIFAR100",
     "ImageFolder", "IMG_EXTENSIONS", "load_image", "DataLoader",
+    "BatchTransform", "load_folder", "sample_seed",
 ]

@@ -2,9 +2,13 @@
 
 A dataset is anything with ``len(ds)`` and ``ds[i] -> (image, label)``, as in PyTorch; this one
 also offers ``get_batch(indices)``, which the DataLoader uses to gather a whole batch with one
-fancy-indexing copy when there is no transform to apply sample by sample.
+fancy-indexing copy when there is no transform to apply sample by sample.  A ``batch_transform``
+(see :mod:`tinyresnet.data.batch_transforms`) is applied by the DataLoader to that gathered batch,
+with one generator per sample.
 """
 import numpy as np
+
+from .transforms import _generator
 
 __all__ = ["ArrayDataset"]
 
@@ -20,9 +24,11 @@ class ArrayDataset:
     transform : callable applied to each image, or None
     classes : list of N_classes class names, or None; when given, labels must lie in
         ``0 .. len(classes) - 1``
+    batch_transform : callable ``(images (B, ...), rngs) -> float (B, C, H, W)`` applied to whole
+        batches, e.g. ``BatchTransform``; exclusive with ``transform``
     """
 
-    def __init__(self, images, labels, transform=None, classes=None):
+    def __init__(self, images, labels, transform=None, classes=None, batch_transform=None):
         name = type(self).__name__
         images = np.asarray(images)
         labels = np.asarray(labels)
@@ -43,8 +49,11 @@ class ArrayDataset:
                     f"{name}: label {labels[bad][0]} at index {np.flatnonzero(bad)[0]} is out of "
                     f"range for {len(classes)} classes (expected 0..{len(classes) - 1})"
                 )
+        if transform is not None and batch_transform is not None:
+            raise ValueError(f"{name}: give a transform or a batch_transform, not both")
         self.images, self.labels = images, labels.astype(np.int64, copy=False)
         self.transform, self.classes = transform, classes
+        self.batch_transform = batch_transform
 
     def __len__(self):
         return len(self.labels)
@@ -53,10 +62,15 @@ class ArrayDataset:
         image = self.images[index]
         if self.transform is not None:
             image = self.transform(image)
+        elif self.batch_transform is not None:
+            # A batch of one, drawing from the generator a per-image transform would use.
+            rngs = [_generator(None)] if getattr(self.batch_transform, "random", True) else None
+            image = self.batch_transform(image[None], rngs)[0]
         return image, int(self.labels[index])
 
     def get_batch(self, indices):
-        """(images[indices], labels[indices]) in one gather; only without a transform."""
+        """(images[indices], labels[indices]) in one gather; only without a transform (the
+        ``batch_transform``, if any, is left to the caller: it needs one generator per sample)."""
         if self.transform is not None:
             raise ValueError(
                 f"{type(self).__name__}.get_batch: the dataset has a transform, which is applied "

@@ -26,7 +26,7 @@ from ..random import get_rng
 from .dataset import ArrayDataset
 from .transforms import _sample_seed
 
-__all__ = ["DataLoader"]
+__all__ = ["DataLoader", "sample_seed"]
 
 _PREFETCH_DEPTH = 2
 
@@ -135,14 +135,21 @@ class DataLoader:
         """Load and collate one batch; ``first_position``: its first sample's place in the epoch."""
         dataset = self.dataset
         if isinstance(dataset, ArrayDataset) and dataset.transform is None:
-            # In-memory arrays and nothing random: one gather instead of B copies and a stack.
+            # In-memory arrays and no per-sample transform: one gather instead of B copies and a
+            # stack, then the batch transform (one generator per sample) on the whole batch.
             images, labels = dataset.get_batch(indices)
+            batch_transform = dataset.batch_transform
+            if batch_transform is not None:
+                rngs = None
+                if getattr(batch_transform, "random", True):
+                    rngs = [np.random.default_rng(sample_seed(self.seed, epoch, position))
+                            for position in range(first_position, first_position + len(indices))]
+                images = batch_transform(images, rngs)
             _check_images(images, "dataset images")
         else:
             def load(position_index):
                 position, index = position_index
-                seed = np.random.SeedSequence([self.seed, epoch], spawn_key=(position,))
-                with _sample_seed(seed):
+                with _sample_seed(sample_seed(self.seed, epoch, position)):
                     return dataset[int(index)]
 
             jobs = list(enumerate(indices, start=first_position))
@@ -159,6 +166,18 @@ class DataLoader:
             f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed}, "
             f"prefetch={self.prefetch}, num_workers={self.num_workers}, device={self.device})"
         )
+
+
+def sample_seed(seed, epoch, position):
+    """The seed of the randomness of one sample: the loader's ``seed``, the ``epoch``, and the
+    sample's ``position`` in that epoch's order (0 .. N-1), as a ``numpy.random.SeedSequence``.
+
+    Everything random about a sample (its crop, its flip) is drawn from
+    ``numpy.random.default_rng(sample_seed(seed, epoch, position))`` and from nothing else, so a
+    sample's augmentation does not depend on the batch size, on how batches are split, on prefetch
+    or worker threads, on resuming, or on which of several data-parallel ranks loads it.
+    """
+    return np.random.SeedSequence([seed, epoch], spawn_key=(position,))
 
 
 # ---- collation --------------------------------------------------------------------------------

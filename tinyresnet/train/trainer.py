@@ -11,6 +11,13 @@ One epoch of ``fit``::
     scheduler.step()                            # only with scheduler_interval="epoch" (default)
     history.append(...); save last.npz (and best.npz when val top-1 improved)
 
+Reading the loss: ``loss_fn`` may return the loss as a 0-d device array (on the GPU, reading it
+makes the host wait for the device).  The trainer keeps each step's loss and top-1 count as they
+come and reads them as Python numbers once per logging interval (``log_every`` steps, and at the
+end of an epoch or an interruption), so the device runs ahead in between; the averages, the
+progress bar and the history hold the same numbers as if each step had been read at once.  A
+non-finite loss is reported when its interval is read, naming the batch where it appeared.
+
 Scheduler stepping: with ``scheduler_interval="epoch"`` (the default, as in PyTorch's examples)
 ``scheduler.step()`` runs once at the end of every epoch, so schedule lengths are in epochs; with
 ``"step"`` it runs after every optimizer step, so they are in iterations (smoother warm-up and
@@ -41,7 +48,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..backend import to_device
+from ..backend import get_array_module, to_device, to_numpy
 from ..nn import CrossEntropyLoss, no_grad
 from ..optim import ReduceLROnPlateau
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -170,7 +177,8 @@ def _batches_from(loader, start):
 
 def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, out_dir,
         resume=False, device="cpu", progress=True, scheduler_interval="epoch", loss_fn=None,
-        model_name=None, model_kwargs=None, extra=None, on_batch=None, plot=True):
+        model_name=None, model_kwargs=None, extra=None, on_batch=None, plot=True, max_steps=None,
+        log_every=10):
     """Train ``model`` for ``epochs`` epochs, evaluating, logging and checkpointing every epoch.
 
     Parameters
@@ -191,7 +199,12 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
     model_name, model_kwargs, extra : stored in every checkpoint (``tinyresnet eval`` and
         ``predict`` rebuild the model from them)
     on_batch : optional ``on_batch(epoch, step, logs)`` called after every optimizer step
+        (``logs["loss"]`` and ``logs["acc1"]`` as the step left them: 0-d arrays on the GPU)
     plot : redraw curves.png after every epoch
+    max_steps : stop after this many optimizer steps in all (a schedule counted in iterations,
+        such as the ResNet paper's 64,000), even in the middle of an epoch; None: no limit
+    log_every : read the loss and accuracy as Python numbers every this many steps (see the
+        module docstring)
 
     Returns
     -------
@@ -204,6 +217,8 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
     if isinstance(scheduler, ReduceLROnPlateau) and scheduler_interval != "epoch":
         raise ValueError("fit: ReduceLROnPlateau watches an epoch's metric; use "
                          "scheduler_interval='epoch'")
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"fit: max_steps must be >= 1 or None, got {max_steps}")
     n_batches = len(train_loader)
     if n_batches == 0:
         raise ValueError(
@@ -252,18 +267,24 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
                 if hasattr(train_loader, "set_epoch"):
                     train_loader.set_epoch(epoch)
                 first = position["step"] if epoch == start_epoch else 0
+                end = n_batches if max_steps is None else min(n_batches,
+                                                              max_steps - epoch * n_batches)
+                if end <= 0:
+                    break
                 if first == 0:
                     for m in meters.values():
                         m.reset()
-                if first < n_batches:
-                    _train_epoch(model, train_loader, optimizer, scheduler, loss_fn, meters,
-                                 epoch, epochs, first, n_batches, position, device, progress,
-                                 scheduler_interval, on_batch, stop)
+                timing = {"time_steps": 0, "time_train_s": 0.0, "time_data_s": 0.0}
+                if first < end:
+                    timing = _train_epoch(model, train_loader, optimizer, scheduler, loss_fn, meters,
+                                 epoch, epochs, first, end, position, device, progress,
+                                 scheduler_interval, on_batch, stop, max(int(log_every), 1))
                 record = {"epoch": epoch, "lr": meters["lr"].val,
                           "train_loss": meters["loss"].avg, "train_acc1": meters["acc1"].avg}
                 if val_loader is not None:
                     val = evaluate(model, val_loader, loss_fn, device, progress=False, stop=stop)
                     record.update({f"val_{k}": v for k, v in val.items() if k != "count"})
+                record.update(timing)
                 if isinstance(scheduler, ReduceLROnPlateau):
                     watched = "loss" if scheduler.mode == "min" else "acc1"
                     scheduler.step(record.get(f"val_{watched}", record[f"train_{watched}"]))
@@ -297,23 +318,55 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
     return result
 
 
+class _Pending:
+    """Each step's loss and top-1 count as the step left them (device arrays on the GPU), read
+    into the meters together, once per logging interval."""
+
+    def __init__(self, meters, epoch):
+        self.meters, self.epoch, self.steps = meters, epoch, []
+
+    def add(self, step, loss, hits, n):
+        self.steps.append((step, loss, hits, n))
+
+    def read(self):
+        if not self.steps:
+            return
+        xp = get_array_module(self.steps[0][2])
+        # One transfer for the whole interval instead of one wait per step.
+        values = to_numpy(xp.stack([xp.asarray(v, dtype=xp.float64) for _, loss, hits, _ in
+                                    self.steps for v in (loss, hits)])).reshape(-1, 2)
+        for (step, _, _, n), (loss, hits) in zip(self.steps, values):
+            if not math.isfinite(loss):
+                self.steps = []
+                raise FloatingPointError(
+                    f"fit: the loss became {loss} at epoch {self.epoch + 1}, batch {step}; "
+                    f"try a lower learning rate"
+                )
+            self.meters["loss"].update(float(loss), n)
+            self.meters["acc1"].update(100.0 * int(hits) / n, n)
+        self.steps = []
+
+
 def _train_epoch(model, loader, optimizer, scheduler, loss_fn, meters, epoch, epochs, first,
-                 n_batches, position, device, progress, scheduler_interval, on_batch, stop):
-    """Train on batches ``first`` .. end of one epoch, updating ``meters`` and ``position``."""
+                 end, position, device, progress, scheduler_interval, on_batch, stop, log_every):
+    """Train on batches ``first`` .. ``end - 1`` of one epoch, updating ``meters`` and
+    ``position``.  Returns ``{"time_steps", "time_train_s", "time_data_s"}``: the steps run, the
+    wall time of the loop, and the part of it spent waiting for the loader's next batch (what the
+    training step did not hide).  A resumed epoch times only the steps it ran."""
     model.train()
-    bar = _progress(n_batches, first, f"epoch {epoch + 1}/{epochs}", progress)
+    bar = _progress(end, first, f"epoch {epoch + 1}/{epochs}", progress)
     batches, it = _batches_from(loader, first)
-    images, started = 0, time.perf_counter()
+    pending = _Pending(meters, epoch)
+    images, started, waited = 0, time.perf_counter(), 0.0
+    batches = itertools.islice(batches, end - first)
     try:
-        for step, (x, y) in enumerate(batches, start=first):
+        for step in range(first, end):
+            asked = time.perf_counter()
+            x, y = next(batches)
+            waited += time.perf_counter() - asked
             x, y = _to(device, x, y)
             logits = model(x)
             loss = loss_fn(logits, y)
-            if not math.isfinite(loss):
-                raise FloatingPointError(
-                    f"fit: the loss became {loss} at epoch {epoch + 1}, batch {step}; "
-                    f"try a lower learning rate"
-                )
             model.zero_grad()
             model.backward(loss_fn.backward())
             meters["lr"].update(_current_lr(optimizer))
@@ -321,19 +374,26 @@ def _train_epoch(model, loader, optimizer, scheduler, loss_fn, meters, epoch, ep
             if scheduler is not None and scheduler_interval == "step":
                 scheduler.step()
             n = int(y.shape[0])
-            acc1 = 100.0 * topk_correct(logits, y, (1,))[0] / n
-            meters["loss"].update(loss, n)
-            meters["acc1"].update(acc1, n)
+            # Top-1 hits on the device (argmax takes the first of tied logits, as topk_correct).
+            hits = (logits.argmax(axis=1) == y).sum()
+            pending.add(step, loss, hits, n)
             position.update(epoch=epoch, step=step + 1)
             images += n
             bar.update(1)
-            rate = images / max(time.perf_counter() - started, 1e-9)
-            bar.set_postfix({"loss": f"{meters['loss'].avg:.4f}", "acc": f"{meters['acc1'].avg:.2f}%",
-                             "img/s": f"{rate:.0f}"}, refresh=False)
+            if (step + 1 - first) % log_every == 0 or step + 1 == end:
+                pending.read()
+                rate = images / max(time.perf_counter() - started, 1e-9)
+                bar.set_postfix({"loss": f"{meters['loss'].avg:.4f}",
+                                 "acc": f"{meters['acc1'].avg:.2f}%", "img/s": f"{rate:.0f}"},
+                                refresh=False)
             if on_batch is not None:
-                on_batch(epoch, step, {"loss": loss, "acc1": acc1})
+                on_batch(epoch, step, {"loss": loss, "acc1": 100.0 * hits / n})
             stop.check()
+        return {"time_steps": end - first, "time_train_s": time.perf_counter() - started,
+                "time_data_s": waited}
     finally:
+        with contextlib.suppress(FloatingPointError):
+            pending.read()  # an interruption keeps the steps it finished in the meters
         bar.close()
         # Stop the loader's background prefetch now rather than when the iterator is collected.
         with contextlib.suppress(Exception):
