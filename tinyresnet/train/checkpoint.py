@@ -24,11 +24,9 @@ The architecture fingerprint hashes the ordered list of state_dict keys and shap
 so a float64 copy of a network matches its float32 original).  Loading a checkpoint into a model
 with another fingerprint is refused with a message naming both architectures.
 """
-import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ import numpy as np
 
 from .. import __version__
 from .. import random as tr_random
+from .._io import atomic_savez
 from ..backend import to_numpy
 
 __all__ = [
@@ -124,33 +123,6 @@ def _put_json(arrays, section, value):
 
 
 # ---- writing --------------------------------------------------------------------------------
-def _atomic_savez(path, arrays):
-    """np.savez to a temporary sibling, fsync, then os.replace over ``path``."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # Whatever stopped us (a full disk, Ctrl-C, a crash before the rename), the old file is
-        # untouched; only the temporary one is ours to remove.
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    # Persist the rename itself (the directory entry); not possible on every platform.
-    with contextlib.suppress(OSError, AttributeError):
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def save_checkpoint(path, model, optimizer=None, scheduler=None, *, epoch=0, step=0, loader=None,
                     model_name=None, model_kwargs=None, extra=None):
     """Write model, optimizer, scheduler, loader and RNG state to one ``.npz``, atomically.
@@ -189,7 +161,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, *, epoch=0, ste
         "layout": layout,
         "extra": extra or {},
     })
-    _atomic_savez(path, arrays)
+    atomic_savez(path, arrays)
 
 
 # ---- reading --------------------------------------------------------------------------------
