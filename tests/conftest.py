@@ -1,4 +1,7 @@
 """Shared fixtures: seeded generators, float64 by default for gradient checks, torch when present."""
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -37,3 +40,20 @@ def pytest_collection_modifyitems(config, items):
 def _image_cache(tmp_path_factory, monkeypatch):
     """Image-folder caches of every test go to a temporary folder, never the user's cache."""
     monkeypatch.setenv("TINYRESNET_CACHE", str(tmp_path_factory.mktemp("image-cache")))
+
+
+def cifar10_train_folder():
+    """CIFAR-10's training image folder (``<root>/train/<class>/*.jpg``), or None when absent: the
+    root is $TINYRESNET_CIFAR10, else ``shared/data/cifar10`` beside the checkout (as laid out for
+    development and CI).  Never committed; tests that need it skip without it."""
+    root = os.environ.get("TINYRESNET_CIFAR10") or Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
+    folder = Path(root) / "train"
+    return folder if folder.is_dir() else None
+
+
+@pytest.fixture
+def cifar10_train():
+    folder = cifar10_train_folder()
+    if folder is None:
+        pytest.skip("CIFAR-10's image folder is not on this machine (set TINYRESNET_CIFAR10)")
+    return folder

@@ -5,6 +5,7 @@ assignments' assign, check, grade, from tinyresnet.assign).
     tinyresnet train --dataset cifar10 --data ~/data --epochs 160 --schedule multistep
     tinyresnet train --dataset imagefolder --data cifar10/train --schedule short --epochs 3
     tinyresnet data prepare cifar10/train             # decode a folder once into the cache
+    tinyresnet data pack cifar10/train c.npz          # the folder's files as one file, to carry
     tinyresnet eval runs/digits-cifar_resnet20/best.npz
     tinyresnet predict --checkpoint runs/digits-cifar_resnet20/best.npz seven.png
     tinyresnet summary resnet50
@@ -318,6 +319,26 @@ def cmd_data_prepare(args):
     return 0
 
 
+def cmd_data_pack(args):
+    from .data.packed import pack_folder
+
+    root = os.path.expanduser(args.folder)
+    if not os.path.isdir(root):
+        raise UsageError(f"'{args.folder}' is not a folder")
+    count = pack_folder(root, args.out)
+    print(f"{args.out}: {count:,} image files ({os.path.getsize(args.out) / 2**20:.1f} MiB)")
+    return 0
+
+
+def cmd_data_extract(args):
+    from .data.packed import extract
+
+    if not os.path.isfile(args.packed):
+        raise UsageError(f"'{args.packed}' is not a file")
+    print(f"{args.out}: {extract(args.packed, args.out):,} image files written")
+    return 0
+
+
 # ---- summary and gradcheck --------------------------------------------------------------------
 def cmd_summary(args):
     size = args.image_size or _default_input_size(args.model)
@@ -526,13 +547,18 @@ def build_parser():
 
     p = sub.add_parser(
         "data", formatter_class=fmt, epilog=_EPILOG,
-        help="prepare datasets: data prepare FOLDER decodes an image folder once into the cache",
+        help="prepare datasets: decode an image folder once into the cache (prepare), or carry "
+             "it as one file (pack, extract)",
         description=(
             "Decode an image folder (one sub-folder of images per class, or train/ and val/ or\n"
             "test/ holding such folders) into one uint8 array per folder in the cache, so that\n"
             "training reads no image file.  The cache is reused while the folder's file names,\n"
             "sizes and modification times are unchanged and rebuilt otherwise.\n\n"
-            "example:\n  tinyresnet data prepare ~/data/cifar10/train"),
+            "'pack' stores a folder's image files, bytes unchanged, in one .npz (50,000 small\n"
+            "files copy slowly; one file does not), and 'extract' writes them back.\n\n"
+            "examples:\n  tinyresnet data prepare ~/data/cifar10/train\n"
+            "  tinyresnet data pack ~/data/cifar10/train cifar10-train.npz\n"
+            "  tinyresnet data extract cifar10-train.npz /tmp/cifar10/train"),
     )
     data_sub = p.add_subparsers(dest="data_command", metavar="ACTION")
     data_sub.required = True
@@ -541,6 +567,14 @@ def build_parser():
     _add_cache_dir(q)
     _add_progress(q)
     q.set_defaults(func=cmd_data_prepare)
+    q = data_sub.add_parser("pack", help="store an image folder's files in one .npz, to copy it")
+    q.add_argument("folder", metavar="FOLDER", help="the image folder")
+    q.add_argument("out", metavar="OUT", help="the .npz to write")
+    q.set_defaults(func=cmd_data_pack)
+    q = data_sub.add_parser("extract", help="write a packed folder's files back, byte for byte")
+    q.add_argument("packed", metavar="PACKED", help="a .npz written by 'data pack'")
+    q.add_argument("out", metavar="OUT", help="the folder to write the image folder into")
+    q.set_defaults(func=cmd_data_extract)
 
     p = sub.add_parser(
         "summary", formatter_class=fmt, epilog=_EPILOG,

@@ -1,6 +1,5 @@
 """Data recipes: the digits spec, the recipe chosen by image size, image-folder splits, and the
 preprocessing of eval and predict."""
-import os
 from pathlib import Path
 
 import numpy as np
@@ -145,10 +144,7 @@ def test_eval_and_predict_preprocess_as_training_did(tmp_path):
 
 
 @pytest.mark.slow
-def test_full_cifar10_folder_splits_45k_5k():
-    root = Path(os.environ.get("TINYRESNET_CIFAR10_FOLDER", "/work/shared/data/cifar10/train"))
-    if not root.is_dir():
-        pytest.skip(f"the CIFAR-10 image folder {root} is not on this machine")
-    bundle = build_datasets("imagefolder", root)
+def test_full_cifar10_folder_splits_45k_5k(cifar10_train):
+    bundle = build_datasets("imagefolder", cifar10_train)
     assert bundle.spec["recipe"] == "cifar"
     assert (len(bundle.train), len(bundle.test)) == (45_000, 5_000)

@@ -17,15 +17,14 @@ The file is written to a temporary name in the same folder and renamed into plac
 (``os.replace``), so a crash never leaves half a cache; it holds only arrays and is read with
 ``allow_pickle=False``.
 """
-import contextlib
 import hashlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .._io import atomic_savez
 from .imagefolder import ImageFolder, load_image
 
 __all__ = ["default_cache_dir", "cache_path", "folder_manifest", "load_folder"]
@@ -88,21 +87,6 @@ def _decode(folder, progress):
     return images
 
 
-def _write_atomic(path, arrays):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _read(path, manifest):
     """(images, labels) from the cache file when it holds this manifest, else None."""
     try:
@@ -147,7 +131,7 @@ def load_folder(root, cache_dir=None, progress=True):
         return cached[0], cached[1], folder, False
     images = _decode(folder, progress)
     try:
-        _write_atomic(path, {"format": np.asarray(_FORMAT), "manifest": np.asarray(manifest),
+        atomic_savez(path, {"format": np.asarray(_FORMAT), "manifest": np.asarray(manifest),
                              "images": images, "labels": labels,
                              "classes": np.asarray(folder.classes)})
     except OSError as err:
