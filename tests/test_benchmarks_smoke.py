@@ -1,8 +1,11 @@
 """The benchmark script runs end to end on tiny shapes and writes its JSON (no timing is checked)."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
 
@@ -60,3 +63,28 @@ def test_cifar_pipeline_benchmark_runs_on_the_committed_slice(tmp_path):
                                     "resnet20 step"}
     assert results["rows"]["cifar batch"]["images"] == 16 and results["headroom"]["cpu"] > 0
     assert "headroom of the cifar pipeline" in proc.stdout
+
+
+@pytest.mark.slow
+def test_gpu_cifar10_script_runs_on_the_cpu_and_stops_on_its_budget(tmp_path):
+    """benchmarks/gpu_cifar10.sh (issue 16's one prepared GPU run) on the committed CIFAR slice,
+    --device cpu: it packs nothing, trains until its clock runs out, says where it stopped, and
+    evaluates the checkpoint; then the degradation mode draws its figure."""
+    root = BENCH.parents[1]
+    packed = tmp_path / "slice.npz"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("OUT", None)
+    subprocess.run([sys.executable, "-m", "tinyresnet", "data", "pack",
+                    str(root / "tests" / "data" / "cifar10_slice"), str(packed)], check=True, env=env)
+    script = root / "benchmarks" / "gpu_cifar10.sh"
+    paper = subprocess.run(["bash", str(script), "paper", str(packed), "--device", "cpu",
+                            "--budget", "75", "--out", str(tmp_path / "out")],
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert paper.returncode == 0, paper.stdout + paper.stderr
+    assert "paper: stopped by the time budget" in paper.stdout, paper.stdout
+    assert "checkpoint at epoch" in paper.stdout and "top-1" in paper.stdout
+    degradation = subprocess.run(["bash", str(script), "degradation", str(packed), "--device", "cpu",
+                                  "--budget", "100", "--epochs", "1", "--out", str(tmp_path / "d")],
+                                 capture_output=True, text=True, timeout=300, env=env)
+    assert degradation.returncode == 0, degradation.stdout + degradation.stderr
+    assert (tmp_path / "d" / "degradation.png").stat().st_size > 10_000
