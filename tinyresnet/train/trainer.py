@@ -28,6 +28,15 @@ applied could not be resumed exactly); the trainer then saves ``last.npz`` and r
 ``interrupted=True``.  A second press stops at once, without saving (the batch in flight may be
 half applied), leaving the checkpoint of the last finished epoch.  A KeyboardInterrupt raised in a
 callback is handled as a first press.
+
+Data parallel (``comm``, an MPI communicator; see ``tinyresnet.distributed``): each rank runs
+``fit`` on its own shard of every batch (loaders built with ``num_replicas``/``rank``).  Rank 0's
+parameters and buffers are broadcast first; after every backward one Allreduce averages the
+gradients and sums the batch's loss, correct count and Ctrl-C flag, so every rank logs the global
+batch's figures and all stop at the same batch.  Before each evaluation rank 0's buffers (the
+running statistics, per-rank unless batch norm is synchronized) are broadcast, and evaluation sums
+its counts over the ranks.  Only rank 0 shows progress, writes the history and the checkpoints;
+every rank reads ``last.npz`` on resume (a folder all ranks see), with any number of ranks.
 """
 import contextlib
 import itertools
@@ -38,6 +47,8 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ..backend import to_device
 from ..nn import CrossEntropyLoss, no_grad
@@ -73,6 +84,9 @@ class _StopRequest:
 
     def __init__(self):
         self.requested = self.forced = False
+        # Data parallel: the flag every rank agreed on at the last gradient Allreduce (None: not
+        # distributed), so that all ranks stop at the same batch.
+        self.agreed = None
         self._previous = None
 
     def _handle(self, signum, frame):
@@ -93,7 +107,7 @@ class _StopRequest:
         return False
 
     def check(self):
-        if self.requested:
+        if self.requested if self.agreed is None else self.agreed:
             raise KeyboardInterrupt
 
 
@@ -122,12 +136,13 @@ def _to(device, *arrays):
 
 
 def evaluate(model, loader, loss_fn=None, device="cpu", topk=(1, 5), progress=False,
-             stop=None):
+             stop=None, comm=None):
     """Mean loss and top-k accuracies of ``model`` over every batch of ``loader``.
 
     The model runs in eval mode (batch norm uses its running statistics) inside ``no_grad``, and
     is put back in the mode it was in.  Returns ``{"loss", "acc1", "acc5", "count"}`` (one
-    ``acc<k>`` per k in ``topk``, in percent).
+    ``acc<k>`` per k in ``topk``, in percent).  With an MPI ``comm`` each rank evaluates its
+    shard and the sums are added over the ranks (every rank gets the totals).
     """
     loss_fn = loss_fn or CrossEntropyLoss()
     was_training = model.training
@@ -149,6 +164,11 @@ def evaluate(model, loader, loss_fn=None, device="cpu", topk=(1, 5), progress=Fa
     finally:
         bar.close()
         model.train(was_training)
+    if comm is not None:
+        from ..distributed import allreduce_sum
+
+        loss_sum, count, *correct = allreduce_sum(comm, np.array([loss_sum, count, *correct],
+                                                                dtype=np.float64)).tolist()
     result = {"loss": loss_sum / max(count, 1), "count": count}
     result.update({f"acc{k}": 100.0 * c / max(count, 1) for k, c in zip(topk, correct)})
     return result
@@ -167,7 +187,7 @@ def _batches_from(loader, start):
 
 def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, out_dir,
         resume=False, device="cpu", progress=True, scheduler_interval="epoch", loss_fn=None,
-        model_name=None, model_kwargs=None, extra=None, on_batch=None, plot=True):
+        model_name=None, model_kwargs=None, extra=None, on_batch=None, plot=True, comm=None):
     """Train ``model`` for ``epochs`` epochs, evaluating, logging and checkpointing every epoch.
 
     Parameters
@@ -189,6 +209,8 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
         ``predict`` rebuild the model from them)
     on_batch : optional ``on_batch(epoch, step, logs)`` called after every optimizer step
     plot : redraw curves.png after every epoch
+    comm : an MPI communicator to train data-parallel over its ranks, or None (see the module
+        docstring); the loaders must be sharded with ``num_replicas``/``rank``
 
     Returns
     -------
@@ -204,6 +226,13 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
             "fit: the training loader yields no batches (a dataset smaller than the batch size "
             "with drop_last=True?)"
         )
+    replicas = None
+    if comm is not None:
+        from ..distributed import Replicas
+
+        replicas = Replicas(model, comm)
+        progress = progress and replicas.is_root
+    is_root = replicas is None or replicas.is_root
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     last_path = os.path.join(out_dir, "last.npz")
@@ -227,13 +256,18 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
         logger.info("resuming from %s %s", last_path, _where(start_epoch, start_step))
     elif os.path.exists(last_path):
         logger.info("starting afresh in %s (its previous checkpoints will be overwritten)", out_dir)
-    history = History.load(out_dir, plot=plot, upto_epoch=start_epoch)
-    result.history = history.records
+    if replicas is not None:
+        replicas.broadcast_state()
+    # Only rank 0 writes files; the other ranks keep their records in memory.
+    history = History.load(out_dir, plot=plot, upto_epoch=start_epoch) if is_root else None
+    result.history = history.records if is_root else []
 
     # Where training stands; every checkpoint, including the Ctrl-C one, records exactly this.
     position = {"epoch": start_epoch, "step": start_step}
 
     def checkpoint(path):
+        if not is_root:
+            return
         trainer_state = {"best_acc1": result.best_acc1, "best_epoch": result.best_epoch,
                          "meters": {k: m.state_dict() for k, m in meters.items()}}
         save_checkpoint(path, model, optimizer, scheduler, epoch=position["epoch"],
@@ -241,6 +275,8 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
                         model_kwargs=model_kwargs, extra={**(extra or {}), "trainer": trainer_state})
 
     with _StopRequest() as stop:
+        if replicas is not None:
+            stop.agreed = False
         try:
             for epoch in range(start_epoch, epochs):
                 if hasattr(train_loader, "set_epoch"):
@@ -252,15 +288,21 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
                 if first < n_batches:
                     _train_epoch(model, train_loader, optimizer, scheduler, loss_fn, meters,
                                  epoch, epochs, first, n_batches, position, device, progress,
-                                 scheduler_interval, on_batch, stop)
+                                 scheduler_interval, on_batch, stop, replicas)
                 record = {"epoch": epoch, "lr": meters["lr"].val,
                           "train_loss": meters["loss"].avg, "train_acc1": meters["acc1"].avg}
                 if val_loader is not None:
-                    val = evaluate(model, val_loader, loss_fn, device, progress=False, stop=stop)
+                    if replicas is not None:
+                        replicas.broadcast_state()  # the same running statistics on every rank
+                    val = evaluate(model, val_loader, loss_fn, device, progress=False, stop=stop,
+                                   comm=comm)
                     record.update({f"val_{k}": v for k, v in val.items() if k != "count"})
                 if scheduler is not None and scheduler_interval == "epoch":
                     scheduler.step()
-                history.append(record)
+                if is_root:
+                    history.append(record)
+                else:
+                    result.history.append(record)
                 logger.info("epoch %d/%d  %s", epoch + 1, epochs, "  ".join(
                     f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"))
                 position.update(epoch=epoch + 1, step=0)
@@ -289,7 +331,8 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
 
 
 def _train_epoch(model, loader, optimizer, scheduler, loss_fn, meters, epoch, epochs, first,
-                 n_batches, position, device, progress, scheduler_interval, on_batch, stop):
+                 n_batches, position, device, progress, scheduler_interval, on_batch, stop,
+                 replicas=None):
     """Train on batches ``first`` .. end of one epoch, updating ``meters`` and ``position``."""
     model.train()
     bar = _progress(n_batches, first, f"epoch {epoch + 1}/{epochs}", progress)
@@ -300,19 +343,25 @@ def _train_epoch(model, loader, optimizer, scheduler, loss_fn, meters, epoch, ep
             x, y = _to(device, x, y)
             logits = model(x)
             loss = loss_fn(logits, y)
-            if not math.isfinite(loss):
-                raise FloatingPointError(
-                    f"fit: the loss became {loss} at epoch {epoch + 1}, batch {step}; "
-                    f"try a lower learning rate"
-                )
+            n = int(y.shape[0])
+            correct = topk_correct(logits, y, (1,))[0]
+            if replicas is None:
+                _check_loss(loss, epoch, step)
             model.zero_grad()
             model.backward(loss_fn.backward())
+            if replicas is not None:
+                # One Allreduce: the mean gradient, and the global batch's loss, hits and size.
+                loss_sum, correct, n, stop_votes = replicas.average_gradients(
+                    [loss * n, correct, n, stop.requested])
+                n = int(n)
+                loss = loss_sum / n
+                stop.agreed = stop_votes > 0
+                _check_loss(loss, epoch, step)
             meters["lr"].update(_current_lr(optimizer))
             optimizer.step()
             if scheduler is not None and scheduler_interval == "step":
                 scheduler.step()
-            n = int(y.shape[0])
-            acc1 = 100.0 * topk_correct(logits, y, (1,))[0] / n
+            acc1 = 100.0 * correct / n
             meters["loss"].update(loss, n)
             meters["acc1"].update(acc1, n)
             position.update(epoch=epoch, step=step + 1)
@@ -329,3 +378,11 @@ def _train_epoch(model, loader, optimizer, scheduler, loss_fn, meters, epoch, ep
         # Stop the loader's background prefetch now rather than when the iterator is collected.
         with contextlib.suppress(Exception):
             getattr(it, "close", lambda: None)()
+
+
+def _check_loss(loss, epoch, step):
+    if not math.isfinite(loss):
+        raise FloatingPointError(
+            f"fit: the loss became {loss} at epoch {epoch + 1}, batch {step}; "
+            f"try a lower learning rate"
+        )
