@@ -21,6 +21,7 @@ brings ``mpiexec``).  The buffers communicated are NumPy arrays: the MPI of the 
 does not read GPU memory.
 """
 import sys
+import time
 
 import numpy as np
 
@@ -147,6 +148,7 @@ def abort(comm, message, status=1):
     rank, size = comm.Get_rank(), comm.Get_size()
     print(f"rank {rank} of {size}: {message}", file=sys.stderr, flush=True)
     if size > 1:
+        time.sleep(0.5)  # the launcher forwards the line before Abort tears the job down
         comm.Abort(status)
 
 
