@@ -27,7 +27,7 @@ import numpy as np
 
 from .backend import get_array_module, to_numpy
 
-__all__ = ["mpi_available", "world", "Replicas", "abort", "abort_on_error"]
+__all__ = ["mpi_available", "world", "allreduce_sum", "Replicas", "abort", "abort_on_error"]
 
 _MPI_HELP = (
     "tinyresnet: data-parallel training needs mpi4py and an MPI library; install them with "
