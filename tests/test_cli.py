@@ -240,3 +240,9 @@ def test_default_train_reaches_97_percent_on_the_digits(tmp_path, capsys):
     with open(tmp_path / "history.jsonl") as f:
         last = [line for line in f if line.strip()][-1]
     assert json.loads(last)["val_acc1"] >= 97.0, out
+
+
+def test_train_sync_bn_needs_distributed(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "train", "--sync-bn", "--out", tmp_path, "--no-progress")
+    assert code == 2
+    assert "--sync-bn synchronizes batch norm across processes; it needs --distributed" in err
