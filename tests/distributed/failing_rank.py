@@ -1,6 +1,7 @@
 """Under mpiexec -n 2: data-parallel fit on the digits where rank 1 fails mid-epoch, at batch 2
-of epoch 1, either by raising (``raise``) or by being killed with SIGKILL (``kill``).  Every rank
-must end, with a message, instead of waiting forever for rank 1 in the next Allreduce."""
+of epoch 1, either by raising (``raise``) or by being killed with SIGKILL (``kill``); or
+(``uneven``) loaders without drop_last whose ranks would take different numbers of steps.  Every
+rank must end, with a message, instead of waiting forever for rank 1 in the next Allreduce."""
 import os
 import signal
 import sys
@@ -18,8 +19,9 @@ rank, size = comm.Get_rank(), comm.Get_size()
 bundle = build_datasets("digits", seed=0)
 manual_seed(0)
 model = models.get_model("cifar_resnet20", num_classes=10, in_channels=1)
-loader = data.DataLoader(bundle.train, batch_size=64, shuffle=True, drop_last=True, seed=0,
-                         num_replicas=size, rank=rank)
+# uneven: 1347 images in batches of 2 leave a last batch of one image, for rank 0 alone.
+loader = data.DataLoader(bundle.train, batch_size=2 if how == "uneven" else 64, shuffle=True,
+                         drop_last=how != "uneven", seed=0, num_replicas=size, rank=rank)
 
 
 def fail(epoch, step, logs):

@@ -118,7 +118,7 @@ def test_cli_refuses_a_batch_not_divisible_by_the_ranks_on_every_rank(tmp_path):
         result.stderr
 
 
-@pytest.mark.parametrize("how", ["raise", "kill"])
+@pytest.mark.parametrize("how", ["raise", "kill", "uneven"])
 def test_a_failing_rank_ends_every_rank_with_a_message(how):
     started = time.perf_counter()
     result = _run([HERE / "failing_rank.py", how], check=False)  # TIMEOUT bounds a hang
@@ -126,6 +126,9 @@ def test_a_failing_rank_ends_every_rank_with_a_message(how):
     assert "which it should not have" not in result.stdout
     if how == "raise":
         assert "rank 1 of 2: RuntimeError: rank 1 failed on purpose" in result.stderr
-    else:
+    elif how == "kill":
         assert "Killed" in result.stdout + result.stderr
+    else:
+        assert "ValueError: fit: the ranks' training loaders have different numbers of batches" \
+            in result.stderr
     assert time.perf_counter() - started < TIMEOUT

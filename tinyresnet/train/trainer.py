@@ -232,6 +232,14 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
 
         replicas = Replicas(model, comm)
         progress = progress and replicas.is_root
+        # Every rank must take as many steps, or one would wait forever in the gradient Allreduce.
+        # The sums of n and n^2 decide it the same way on every rank: equal iff P sum n^2 = (sum n)^2.
+        total, squares = replicas.sum([n_batches, n_batches ** 2])
+        if total * total != squares * replicas.size:
+            raise ValueError(
+                f"fit: the ranks' training loaders have different numbers of batches (this rank "
+                f"{n_batches}, {total / replicas.size:g} on average); shard them with drop_last=True"
+            )
     is_root = replicas is None or replicas.is_root
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
