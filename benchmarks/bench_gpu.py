@@ -93,9 +93,6 @@ def step_fns(spec, cupy, torch):
     x = rng.standard_normal((batch, 3, size, size), dtype=np.float32)
     labels = rng.integers(0, classes, batch)
     model = getattr(models, name)(num_classes=classes).to("cuda").train()
-    for m in model.modules():
-        if isinstance(m, models.ResidualBlock):
-            m.keep_grad_split = False
     opt = optim.SGD(model.parameters(), **SGD)
     loss_fn = nn.CrossEntropyLoss()
     xg, yg = cupy.asarray(x), cupy.asarray(labels)

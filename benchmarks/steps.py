@@ -41,9 +41,6 @@ def tinyresnet_step(name, batch, size, classes):
     from tinyresnet import models, nn
 
     model = getattr(models, name)(num_classes=classes)
-    for m in model.modules():
-        if isinstance(m, models.ResidualBlock):
-            m.keep_grad_split = False  # the gradient-flow plots' copies: PyTorch keeps none either
     model.train()
     loss_fn = nn.CrossEntropyLoss()
     x, labels = _batch(batch, size, classes)

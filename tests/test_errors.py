@@ -178,8 +178,11 @@ def test_load_state_dict_unexpected_key():
     (lambda: nn.Conv2d(1, 1, 0), ValueError, r"Conv2d: kernel_size, stride and dilation must be >= 1"),
     (lambda: nn.Conv2d(1, 1, 3, stride=(1, 2, 3)), TypeError, r"Conv2d: stride must be an int or a pair of ints"),
     (lambda: nn.Dropout(1.0), ValueError, r"Dropout: p must be in \[0, 1\), got 1.0"),
-    (lambda: nn.AdaptiveAvgPool2d(2), NotImplementedError, r"AdaptiveAvgPool2d: only output_size \(1, 1\)"),
-    (lambda: nn.MaxPool2d(2, ceil_mode=True), NotImplementedError, r"MaxPool2d: ceil_mode=True is not supported"),
+    (lambda: nn.AdaptiveAvgPool2d(0), ValueError, r"AdaptiveAvgPool2d: output_size must be a positive int"),
+    (lambda: nn.AdaptiveMaxPool2d((2, 2, 2)), ValueError, r"AdaptiveMaxPool2d: output_size must be"),
+    (lambda: nn.Conv2d(4, 6, 3, groups=4), ValueError, r"Conv2d: in_channels \(4\) and out_channels \(6\) must be divisible by groups \(4\)"),
+    (lambda: nn.Conv2d(4, 4, 3, stride=2, padding="same"), ValueError, r"Conv2d: padding='same' is not supported for strided"),
+    (lambda: nn.CrossEntropyLoss(reduction="avg"), ValueError, r"CrossEntropyLoss: reduction must be"),
 ])
 def test_bad_constructor_arguments(make, error, message):
     with pytest.raises(error, match=message):

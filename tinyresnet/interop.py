@@ -1,7 +1,8 @@
 """torchvision weights in tinyresnet, and back: PyTorch ``.pth`` state dicts <-> ``.npz`` files.
 
-tinyresnet's module names equal torchvision's, so a torchvision ResNet state dict is a tinyresnet
-state dict once its tensors are NumPy arrays:
+tinyresnet's module names equal torchvision's, so a state dict of any network torchvision's
+``resnet.py`` builds (ResNet-18 to 152, Wide ResNet-50-2 and 101-2, ResNeXt-50 32x4d, ResNeXt-101
+32x8d and 64x4d) is a tinyresnet state dict once its tensors are NumPy arrays:
 
     sd = interop.load_npz("resnet50.npz")           # {"conv1.weight": array, ...}
     model = models.resnet50(); model.load_state_dict(sd)

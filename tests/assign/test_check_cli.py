@@ -1,15 +1,10 @@
 """The checker students run, and the command line."""
 import hashlib
 import json
-import os
-import shutil
-import subprocess
-import sys
 
-from tinyresnet.assign.check import check
-from tinyresnet.assign.release import package_root
+from tinyresnet.assign.checker import check
 
-from .conftest import untouched_submission
+from .conftest import completed_release, run_module, untouched_submission
 
 
 def tree_hash(folder):
@@ -18,14 +13,6 @@ def tree_hash(folder):
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(path.as_posix().encode() + path.read_bytes())
     return digest.hexdigest()
-
-
-def completed_release(done, target):
-    """A student release with the reference solution typed in."""
-    folder = untouched_submission(done, target)
-    for rel in done.assignment.files:
-        shutil.copyfile(done.instructor / "solution" / rel, folder / rel)
-    return folder
 
 
 def test_check_on_the_untouched_release_points_to_the_notebook(builds, tmp_path, capsys):
@@ -47,21 +34,13 @@ def test_check_of_a_finished_release_gives_full_public_marks(builds, tmp_path, c
     assert "total" in capsys.readouterr().out
 
 
-def run(args, cwd):
-    """``python -m tinyresnet.assign ARGS`` in ``cwd``; the checkout is importable, but a package
-    in ``cwd`` (a student release) comes first, as it does for a student."""
-    env = dict(os.environ, PYTHONPATH=str(package_root()))
-    return subprocess.run([sys.executable, "-m", "tinyresnet.assign"] + args, cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
-
-
 def test_command_line_check_in_the_release_folder(builds, tmp_path):
     folder = completed_release(builds["A1"], tmp_path / "A1")
     text = (folder / "tinyresnet/functional/activation.py").read_text()
     (folder / "tinyresnet/functional/activation.py").write_text(
         text + "\n\n_ref = relu_backward\n\n\ndef relu_backward(dy, cache):\n"
                "    return -_ref(dy, cache)\n")
-    out = run(["check", "A1"], folder)
+    out = run_module(["check", "A1"], folder)
     assert out.returncode == 0, out.stderr
     assert "relu_backward" in out.stdout and "opposite sign" in out.stdout
 
@@ -69,9 +48,10 @@ def test_command_line_check_in_the_release_folder(builds, tmp_path):
 def test_command_line_grade_writes_csv_feedback_and_gradescope(builds, tmp_path):
     subs = tmp_path / "subs"
     untouched_submission(builds["A2"], subs / "bob")
-    out = run(["grade", "A2", str(subs), "--bundle", str(builds["A2"].instructor), "--out",
+    out = run_module(["grade", "A2", str(subs), "--bundle", str(builds["A2"].instructor), "--out",
                str(tmp_path / "out"), "--gradescope"], tmp_path)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # graded and written, but a class of zeros
+    assert "every submission scored 0" in out.stderr
     assert "bob: 0 / 80" in out.stdout
     results = json.loads((tmp_path / "out" / "gradescope" / "bob" / "results.json").read_text())
     assert results["score"] == 0 and len(results["tests"]) == 6
@@ -81,7 +61,7 @@ def test_command_line_grade_writes_csv_feedback_and_gradescope(builds, tmp_path)
 
 
 def test_command_line_errors_are_one_clear_line(tmp_path):
-    out = run(["build", "A9", "--out", str(tmp_path)], tmp_path)
+    out = run_module(["build", "A9", "--out", str(tmp_path)], tmp_path)
     assert out.returncode == 2
     assert out.stderr.startswith("python -m tinyresnet.assign build: error: assignment 'A9' not found")
     assert len(out.stderr.strip().splitlines()) == 1

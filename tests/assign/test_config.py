@@ -14,7 +14,7 @@ def test_a1_parts_points_and_files():
     assert a1.tolerance("gradient") == 1e-7
 
 
-@pytest.mark.parametrize("name", ["A1", "A2", "A3"])
+@pytest.mark.parametrize("name", ["A1", "A2", "A3", "A4"])
 def test_every_assignment_totals_one_hundred_points(name):
     assert sum(p.points for p in load_assignment(name).parts) == 100
 
@@ -23,7 +23,8 @@ def test_earlier_assignments_withhold_later_answers():
     withheld = withheld_regions(load_assignment("A1"))
     assert {"batchnorm_backward", "block_backward", "backward_features"} <= set(withheld)
     assert "conv_backward_naive" in withheld and "conv_backward" not in withheld
-    assert withheld_regions(load_assignment("A3")) == []
+    assert withheld_regions(load_assignment("A3")) == []  # it trains with the library's SGD
+    assert {"sgd_update", "adam_update"} <= set(withheld_regions(load_assignment("A2")))
 
 
 def test_overrides_reach_parts_by_id():

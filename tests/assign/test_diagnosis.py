@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tinyresnet.assign.diagnosis import SIGNATURES, compare, locate_in_network
+from tinyresnet.assign.diagnosis import SIGNATURES, compare, diagnose_error, locate_in_network
 
 
 @pytest.fixture
@@ -155,3 +155,67 @@ def test_a_ratio_with_two_readings_gives_both(e):
     assert finding.signature == "ratio:1/N"
     assert "ratio 1/N = 1/2" in finding.explanation
     assert "the batch size" in finding.explanation and "a missing factor 2" in finding.explanation
+
+
+def test_every_signature_names_the_line_of_math_it_breaks():
+    for sig, text in SIGNATURES.items():
+        assert "=" in text, f"{sig}: no formula in {text!r}"
+
+
+def test_a_known_wrong_answer_of_another_shape_is_named(rng):
+    """The padded input's gradient (padding not cropped) has another shape than dx."""
+    expected = rng.standard_normal((2, 3, 5, 5))
+    padded = rng.standard_normal((2, 3, 7, 7))
+    finding = compare("dx", padded, expected, 1e-7,
+                      alternatives={"conv_padding_not_cropped": padded})
+    assert finding.signature == "conv_padding_not_cropped"
+    assert "dx has shape (2, 3, 7, 7), expected (2, 3, 5, 5)" in finding.summary
+    other = compare("dx", padded + 1, expected, 1e-7,
+                    alternatives={"conv_padding_not_cropped": padded})
+    assert other.signature == "shape"
+
+
+def test_an_exception_of_a_known_bug_is_diagnosed():
+    from tinyresnet import functional as F
+
+    x = np.zeros((2, 3, 7, 7))
+    with pytest.raises(ValueError) as info:  # a stride-2 forward's columns, folded with stride 1
+        F.col2im(np.zeros((27, 2 * 4 * 4)), x.shape, (3, 3), 1, 1)
+    finding = diagnose_error(info.value)
+    assert finding.signature == "conv_col2im_geometry"
+    assert "col2im: expected cols of shape" in finding.summary
+    assert "stride was left out" in finding.explanation
+    with pytest.raises(ValueError) as info:
+        np.ones((4, 3)) @ np.ones((4, 3))
+    assert diagnose_error(info.value).signature == "matmul_shape"
+    assert diagnose_error(ValueError("something else")) is None
+
+
+def test_a_diagnosed_exception_is_a_failure_not_an_error():
+    """The harness turns a known bug's exception into a diagnosed failure (with the student's
+    line), and leaves any other exception an error."""
+    from tinyresnet.assign.harness import PartTest, run_case
+
+    def col2im_stride_one(t):
+        raise ValueError("col2im: expected cols of shape (27, 98) for x_shape (2, 3, 7, 7)")
+
+    def other(t):
+        raise ValueError("a bug of its own")
+
+    for fn, status, sig in ((col2im_stride_one, "fail", "conv_col2im_geometry"),
+                            (other, "error", None)):
+        result = run_case(PartTest("conv_backward", fn.__name__, fn, [{}]), 0, "check", {}, 0,
+                          {}, {})
+        assert (result.status, result.signature) == (status, sig)
+    assert "diagnosis: col2im refused your columns" in run_case(
+        PartTest("conv_backward", "c", col2im_stride_one, [{}]), 0, "check", {}, 0, {}, {}).message
+
+
+def test_a_note_is_kept_on_a_passing_case():
+    from tinyresnet.assign.harness import PartTest, run_case
+
+    def trains(t):
+        t.note("trained on the digits")
+
+    result = run_case(PartTest("train", "trains", trains, [{}]), 0, "check", {}, 0, {}, {})
+    assert result.status == "pass" and result.message == "trained on the digits"

@@ -79,7 +79,7 @@ def test_every_marker_in_the_library_belongs_to_some_assignment():
 
 
 def test_there_are_three_assignments():
-    assert list_assignments() == ["A1", "A2", "A3"]
+    assert list_assignments() == ["A1", "A2", "A3", "A4"]
 
 
 def test_build_fails_loudly_when_a_configured_region_is_missing(tmp_path):

@@ -14,7 +14,7 @@ from tinyresnet.assign.release import build, package_root, release_stubs
 from tinyresnet.assign.report import source_lines
 
 
-@pytest.mark.parametrize("assignment", ["A1", "A2", "A3"])
+@pytest.mark.parametrize("assignment", ["A1", "A2", "A3", "A4"])
 def test_release_differs_from_the_library_only_in_its_regions(builds, assignment):
     done = builds[assignment]
     regions = scan_package(done.source)
@@ -54,7 +54,7 @@ def test_release_imports_and_the_rest_of_the_library_works(builds):
         in out.stdout and "section 2.1 of A1.ipynb" in out.stdout
 
 
-@pytest.mark.parametrize("assignment", ["A1", "A2", "A3"])
+@pytest.mark.parametrize("assignment", ["A1", "A2", "A3", "A4"])
 def test_nothing_hidden_ships_to_students(builds, assignment):
     done = builds[assignment]
     names = {p.name for p in done.student.rglob("*")}
@@ -70,7 +70,7 @@ def test_nothing_hidden_ships_to_students(builds, assignment):
     assert {c["visibility"] for c in manifest["cases"]} == {"public"}
 
 
-@pytest.mark.parametrize("assignment", ["A1", "A2", "A3"])
+@pytest.mark.parametrize("assignment", ["A1", "A2", "A3", "A4"])
 def test_instructor_bundle_holds_every_test(builds, assignment):
     done = builds[assignment]
     for name in ("public_tests.py", "hidden_tests.py", "reference_public.npz",
@@ -103,7 +103,7 @@ def test_reference_data_is_reproducible_with_fixed_seeds(builds, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("assignment", ["A1", "A2", "A3"])
+@pytest.mark.parametrize("assignment", ["A1", "A2", "A3", "A4"])
 def test_notebook_code_runs_against_the_reference(assignment, monkeypatch):
     """Every code cell of the student notebook runs with the library (the reference), with the
     checker left out (it needs a release folder) and A3's training and plots made short."""

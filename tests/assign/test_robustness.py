@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from tinyresnet.assign import runner
-from tinyresnet.assign.grade import grade
+from tinyresnet.assign.grader import grade
 from tinyresnet.assign.report import source_lines
 
 from .conftest import mutate, solution_submission

@@ -238,3 +238,91 @@ def test_kernel_larger_than_input_is_refused(rng, op, name):
 def test_wrong_rank_is_refused(rng, op, name):
     with pytest.raises(ValueError, match=rf"{name}: expected a 4-D input .*got shape \(6, 6\)"):
         op(rng.standard_normal((6, 6)), 2)
+
+
+# ---- ceil_mode ------------------------------------------------------------------------------
+CEIL_GRID = [
+    # x shape, kernel_size, stride, padding, dilation
+    pytest.param((2, 2, 6, 6), 3, 2, 1, 1, id="last-window-past-the-padding"),
+    pytest.param((1, 2, 5, 5), 2, 2, 1, 1, id="window-starting-in-right-padding-dropped"),
+    pytest.param((2, 3, 7, 8), 2, 2, 0, 1, id="odd-input-2x2"),
+    pytest.param((1, 2, 8, 7), (3, 2), (3, 2), (1, 0), 1, id="non-square"),
+    pytest.param((2, 2, 9, 9), 3, 2, 0, 1, id="googlenet-3x3-stride2"),
+]
+CEIL_MAX_GRID = CEIL_GRID + [pytest.param((1, 2, 8, 7), 2, 3, 1, 2, id="dilated")]
+
+
+@pytest.mark.parametrize("shape, kernel_size, stride, padding, expected", [
+    ((1, 1, 6, 6), 3, 2, 1, (4, 4)),  # floor gives 3: the 4th window starts on the last element
+    ((1, 1, 5, 5), 2, 2, 1, (3, 3)),  # rounding up gives 4, whose window starts in the padding
+    ((1, 1, 7, 8), 2, 2, 0, (4, 4)),
+])
+def test_ceil_mode_output_size_is_pytorchs(rng, shape, kernel_size, stride, padding, expected):
+    x = rng.standard_normal(shape)
+    for op in (F.maxpool2d_forward, F.maxpool2d_forward_naive):
+        assert op(x, kernel_size, stride, padding, ceil_mode=True)[0].shape[2:] == expected
+    assert F.avgpool2d_forward(x, kernel_size, stride, padding, ceil_mode=True)[0].shape[2:] \
+        == expected
+
+
+@pytest.mark.parametrize("shape, kernel_size, stride, padding, dilation", CEIL_MAX_GRID)
+def test_ceil_mode_maxpool_gradcheck_and_naive(rng, shape, kernel_size, stride, padding, dilation):
+    x = spaced(rng, shape)
+    args = (x, kernel_size, stride, padding, dilation, True)
+    report = check_op(F.maxpool2d_forward, F.maxpool2d_backward, args, names=["dx"])
+    assert report.ok, str(report)
+    (y, cache), (y_naive, cache_naive) = F.maxpool2d_forward(*args), F.maxpool2d_forward_naive(*args)
+    np.testing.assert_array_equal(y, y_naive)
+    dy = rng.standard_normal(y.shape)
+    np.testing.assert_array_equal(F.maxpool2d_backward(dy, cache),
+                                  F.maxpool2d_backward_naive(dy, cache_naive))
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("shape, kernel_size, stride, padding, dilation", CEIL_GRID)
+def test_ceil_mode_avgpool_gradcheck(rng, shape, kernel_size, stride, padding, dilation,
+                                     count_include_pad):
+    x = rng.standard_normal(shape)
+    report = check_op(F.avgpool2d_forward, F.avgpool2d_backward,
+                      (x, kernel_size, stride, padding, count_include_pad, True), names=["dx"])
+    assert report.ok, str(report)
+
+
+def test_ceil_mode_avgpool_divisors():
+    """The window past the padding divides by its part inside the padded input (PyTorch)."""
+    x = np.ones((1, 1, 6, 6))
+    with_pad, _ = F.avgpool2d_forward(x, 3, 2, 1, count_include_pad=True, ceil_mode=True)
+    # last row of windows: padded rows 6, 7 (row 8 is past the padding), of which row 6 is real;
+    # with 3 real columns: 3 ones over 2 x 3 elements
+    np.testing.assert_allclose(with_pad[0, 0, -1, 1], 3 / 6)
+    np.testing.assert_allclose(with_pad[0, 0, 1, 1], 1.0)
+    without, _ = F.avgpool2d_forward(x, 3, 2, 1, count_include_pad=False, ceil_mode=True)
+    np.testing.assert_array_equal(without, 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape, kernel_size, stride, padding, dilation", CEIL_MAX_GRID)
+def test_ceil_mode_max_pool2d_torch_parity(rng, dtype, shape, kernel_size, stride, padding,
+                                           dilation):
+    torch = pytest.importorskip("torch")
+    x = spaced(rng, shape, dtype=dtype)
+    y, cache = F.maxpool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode=True)
+    y_t, (dx_t,), dy = torch_forward_backward(lambda x: torch.nn.functional.max_pool2d(
+        x, kernel_size, stride, padding, dilation, ceil_mode=True), (x,))
+    assert y.shape == y_t.shape and rel(y, y_t) < PARITY_TOL[dtype]
+    assert rel(F.maxpool2d_backward(dy, cache), dx_t) < PARITY_TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("shape, kernel_size, stride, padding, dilation", CEIL_GRID)
+def test_ceil_mode_avg_pool2d_torch_parity(rng, dtype, shape, kernel_size, stride, padding,
+                                           dilation, count_include_pad):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal(shape).astype(dtype)
+    y, cache = F.avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad,
+                                   ceil_mode=True)
+    y_t, (dx_t,), dy = torch_forward_backward(lambda x: torch.nn.functional.avg_pool2d(
+        x, kernel_size, stride, padding, ceil_mode=True, count_include_pad=count_include_pad), (x,))
+    assert y.shape == y_t.shape and rel(y, y_t) < PARITY_TOL[dtype]
+    assert rel(F.avgpool2d_backward(dy, cache), dx_t) < PARITY_TOL[dtype]

@@ -1,5 +1,6 @@
-"""Residual blocks: shapes, the projection shortcut, element-wise gradient checks, and the split of
-the input gradient into its shortcut and branch parts."""
+"""Residual blocks: shapes, the projection shortcut, one relu used twice as in torchvision, and
+element-wise gradient checks.  (The split of the input gradient into its shortcut and branch parts
+is measured by viz.record_split: tests/viz/test_split.py.)"""
 import numpy as np
 import pytest
 
@@ -49,7 +50,7 @@ def test_plain_block_has_no_shortcut(rng):
     x = rng.standard_normal((2, 16, 8, 8))
     block.double()
     y = block(x)
-    expected = np.maximum(block.bn2(block.conv2(block.relu1(block.bn1(block.conv1(x))))), 0)
+    expected = np.maximum(block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x))))), 0)
     np.testing.assert_allclose(y, expected, rtol=1e-12)
     with pytest.raises(ValueError, match="plain block"):
         BasicBlock(16, 32, stride=2, downsample=ShortcutA(16, 32, 2), skip=False)
@@ -97,66 +98,35 @@ def test_block_gradients_elementwise_in_eval_mode(make, shape, rng):
     assert report.ok, str(report)
 
 
-@pytest.mark.parametrize("make, shape", BLOCKS)
-def test_shortcut_and_branch_parts_add_up_to_the_input_gradient(make, shape, rng):
-    block = make().double()
-    x = rng.standard_normal(shape)
-    y = block(x)
-    dy = rng.standard_normal(y.shape)
-    dx = block.backward(dy)
-    np.testing.assert_allclose(block.grad_shortcut + block.grad_branch, dx, rtol=1e-13, atol=1e-13)
-    if not block.skip:
-        assert not block.grad_shortcut.any()
-    elif block.downsample is None and not block.preact:
-        # The "+1": through the identity the input receives exactly the gradient at the sum,
-        # which is dy where the output ReLU let it through.
-        np.testing.assert_array_equal(block.grad_shortcut, dy * (y > 0))
-    elif block.downsample is None:
-        np.testing.assert_array_equal(block.grad_shortcut, dy)
+def test_blocks_have_torchvisions_modules_one_relu_used_twice(rng):
+    """torchvision's BasicBlock / Bottleneck hold one ``relu`` and call it inside the branch and
+    after the sum; the backward pops its caches in reverse order."""
+    basic = BasicBlock(4, 8, stride=2)
+    assert [n for n, _ in basic.named_children()] == ["conv1", "bn1", "relu", "conv2", "bn2",
+                                                      "downsample"]
+    bottleneck = Bottleneck(8, 2)
+    assert [n for n, _ in bottleneck.named_children()] == ["conv1", "bn1", "conv2", "bn2", "conv3",
+                                                           "bn3", "relu"]
+    bottleneck.double()
+    y = bottleneck(rng.standard_normal((2, 8, 3, 3)))
+    assert len(bottleneck.relu._caches) == 3
+    bottleneck.backward(np.ones_like(y))
+    assert all(m._caches == [] for m in bottleneck.modules())
 
 
-def test_grad_split_can_be_switched_off(rng):
+def test_blocks_keep_no_gradient_copies(rng):
+    """Nothing plot-only in the core: after backward a block holds no part of its gradient."""
     block = BasicBlock(2, 4, stride=2).double()
-    block.keep_grad_split = False
     y = block(rng.standard_normal((2, 2, 4, 4)))
+    before = set(vars(block))
     block.backward(np.ones_like(y))
-    assert block.grad_shortcut is None and block.grad_branch is None
+    assert set(vars(block)) == before
+    assert not any(hasattr(block, name) for name in ("grad_branch", "grad_shortcut"))
 
 
 def test_backward_without_forward_is_refused():
     with pytest.raises(RuntimeError, match="without a forward"):
         BasicBlock(2, 2).backward(np.ones((1, 2, 2, 2), dtype=np.float32))
-
-
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "cifar_resnet20", "preact_cifar_resnet20"])
-def test_split_adds_up_for_every_block_of_a_network(name, rng, monkeypatch):
-    """For every block: shortcut part + branch part = the block's input gradient, and through an
-    identity shortcut the part is exactly the gradient at the sum (dy masked by the output ReLU,
-    or dy itself in a pre-activation block)."""
-    model = models.get_model(name, num_classes=10).double().eval()
-    seen = {}  # block name -> [output, dy, dx]
-    for block_name, block in models.residual_blocks(model):
-        def recording_forward(x, forward=block.forward, block_name=block_name):
-            seen[block_name] = [forward(x)]
-            return seen[block_name][0]
-
-        def recording_backward(dy, backward=block.backward, block_name=block_name):
-            seen[block_name] += [dy, backward(dy)]
-            return seen[block_name][2]
-        monkeypatch.setattr(block, "forward", recording_forward)
-        monkeypatch.setattr(block, "backward", recording_backward)
-    y = model(rng.standard_normal((2, 3, 32, 32)))
-    model.backward(rng.standard_normal(y.shape))
-    identities = 0
-    for block_name, block in models.residual_blocks(model):
-        out, dy, dx = seen[block_name]
-        np.testing.assert_allclose(block.grad_shortcut + block.grad_branch, dx, rtol=1e-12,
-                                   atol=1e-15, err_msg=block_name)
-        if block.downsample is None:
-            identities += 1
-            expected = dy if block.preact else dy * (out > 0)
-            np.testing.assert_array_equal(block.grad_shortcut, expected, err_msg=block_name)
-    assert identities == len(seen) - {"resnet18": 3, "resnet50": 4}.get(name, 2)
 
 
 def test_residual_blocks_in_depth_order(skip_init):

@@ -35,6 +35,8 @@ CASES = [
     # name, kwargs, input shape (large enough that layer4's BN sees >= 4 values per channel), steps
     pytest.param("resnet18", {"num_classes": 10}, (1, 3, 64, 64), IMAGENET_STEPS, id="resnet18"),
     pytest.param("resnet50", {"num_classes": 10}, (1, 3, 64, 64), IMAGENET_STEPS, id="resnet50"),
+    pytest.param("resnext50_32x4d", {"num_classes": 10}, (1, 3, 64, 64), IMAGENET_STEPS,
+                 id="resnext50_32x4d", marks=pytest.mark.slow),  # grouped 3x3s; as long as resnet50
     pytest.param("cifar_resnet20", {}, (2, 3, 16, 16), CIFAR_STEPS, id="cifar_resnet20"),
     pytest.param("cifar_resnet20", {"shortcut": "B"}, (2, 3, 16, 16), CIFAR_STEPS,
                  id="cifar_resnet20-B"),

@@ -1,5 +1,5 @@
-"""Whole networks against PyTorch: ResNet-18, ResNet-50 (torchvision's structure, rebuilt in plain
-torch) and CIFAR ResNet-20 with option A shortcuts, float64.
+"""Whole networks against PyTorch: ResNet-18, ResNet-50, ResNeXt-50 32x4d (torchvision's structure,
+rebuilt in plain torch) and CIFAR ResNet-20 with option A shortcuts, float64.
 
 Same weights in both (through state dicts with identical keys); compared: the logits in training
 mode (batch statistics) and in eval mode (running statistics), the running statistics after the
@@ -99,6 +99,14 @@ def test_resnet50_matches_torch_at_112(rng):
     x = rng.standard_normal((4, 3, 112, 112))
     compare(models.resnet50(num_classes=1000), lambda: ResNet(Bottleneck, [3, 4, 6, 3], 1000), x,
             np.array([0, 9, 500, 999]))
+
+
+def test_resnext50_32x4d_matches_torch(rng):
+    """Grouped 3x3 convolutions (32 groups) in every bottleneck, against torch's groups=32."""
+    x = rng.standard_normal((2, 3, 40, 40))
+    compare(models.resnext50_32x4d(num_classes=10),
+            lambda: ResNet(Bottleneck, [3, 4, 6, 3], 10, groups=32, width_per_group=4), x,
+            np.array([4, 1]))
 
 
 def test_cifar_resnet20_option_a_matches_torch(rng):

@@ -1,9 +1,12 @@
 """Pre-activation ResNets (He et al. 2016): BN-ReLU-conv order, the shared pre-activation of a
-projection shortcut, the final BN-ReLU, and the gradient split through the shared part."""
+projection shortcut (any norm layer, affine or not), the final BN-ReLU."""
+from functools import partial
+
 import numpy as np
 import pytest
 
 from tinyresnet import models, nn
+from tinyresnet.gradcheck import check_module
 from tinyresnet.models import PreActBasicBlock, PreActBottleneck
 
 
@@ -26,20 +29,46 @@ def test_projection_reads_the_pre_activated_input(rng):
     np.testing.assert_allclose(y, branch + block.downsample(a), rtol=1e-12)
 
 
-def test_split_through_the_shared_pre_activation_adds_up(rng):
-    block = PreActBottleneck(8, 4, stride=2).double()
+@pytest.mark.parametrize("block_class, inplanes, planes, out_channels", [
+    (PreActBottleneck, 8, 4, 16), (PreActBasicBlock, 4, 8, 8),
+], ids=["bottleneck", "basic"])
+def test_projection_block_without_affine_norm_gradchecks(block_class, inplanes, planes,
+                                                          out_channels, rng):
+    """norm_layer without gamma/beta: backward goes through bn1's own backward (it once reached
+    into bn1's cache and added gamma/beta's gradients by hand: AttributeError on None)."""
+    block = block_class(inplanes, planes, stride=2,
+                        norm_layer=partial(nn.BatchNorm2d, affine=False)).double()
+    assert block.bn1.weight is None and block.downsample is not None
+    x = rng.standard_normal((2, inplanes, 6, 6))
+    assert block(x).shape == (2, out_channels, 3, 3)
+    block.backward(rng.standard_normal((2, out_channels, 3, 3)))
+    report = check_module(block, x)
+    assert report.ok, str(report)
+
+
+def test_projection_block_gradients_match_torch(rng):
+    """The shared pre-activation's gradient is the sum of the branch's and the projection's."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    block = PreActBottleneck(8, 4, stride=2, norm_layer=partial(nn.BatchNorm2d, affine=False))
+    block.double()
     x, dy = rng.standard_normal((2, 8, 6, 6)), rng.standard_normal((2, 16, 3, 3))
+    w = {k: torch.tensor(v, requires_grad=True)
+         for k, v in block.state_dict().items() if k.endswith("weight")}
+    xt = torch.tensor(x, requires_grad=True)
+
+    def bn_relu(t):
+        return torch.relu(F.batch_norm(t, None, None, training=True))
+
+    a = bn_relu(xt)
+    out = F.conv2d(bn_relu(F.conv2d(a, w["conv1.weight"])), w["conv2.weight"], stride=2, padding=1)
+    out = F.conv2d(bn_relu(out), w["conv3.weight"]) + F.conv2d(a, w["downsample.0.weight"], stride=2)
+    out.backward(torch.from_numpy(dy))
     block(x)
-    dx = block.backward(dy)
-    np.testing.assert_allclose(block.grad_branch + block.grad_shortcut, dx, rtol=1e-12, atol=1e-14)
-    assert np.abs(block.grad_shortcut).max() > 0.1 * np.abs(dx).max()
-    # The split changes nothing else: one backward of the sum gives the same dx and bn1 grads.
-    gamma_grad = block.bn1.weight.grad.copy()
-    block.keep_grad_split = False
-    block.zero_grad()
-    block(x)
-    np.testing.assert_allclose(block.backward(dy), dx, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(block.bn1.weight.grad, gamma_grad, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(block.backward(dy), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    for name, p in block.named_parameters():
+        np.testing.assert_allclose(p.grad, w[name].grad.numpy(), rtol=1e-10, atol=1e-12,
+                                   err_msg=name)
 
 
 def test_networks_have_no_stem_bn_and_a_final_bn_relu(skip_init):

@@ -14,6 +14,11 @@ IMAGENET_PARAMS = {
     "resnet50": 25_557_032,
     "resnet101": 44_549_160,
     "resnet152": 60_192_808,
+    "wide_resnet50_2": 68_883_240,
+    "wide_resnet101_2": 126_886_696,
+    "resnext50_32x4d": 25_028_904,
+    "resnext101_32x8d": 88_791_336,
+    "resnext101_64x4d": 83_455_272,
 }
 
 
@@ -34,6 +39,16 @@ def test_torchvision_key_names(skip_init):
     assert "layer4.2.bn3.running_var" in keys
     assert keys[-2:] == ["fc.weight", "fc.bias"]
     assert len(keys) == 320  # torchvision's resnet50 state dict has 320 entries
+
+
+def test_resnext_grouped_conv_shapes_and_keys(skip_init):
+    """ResNeXt-50 32x4d: torchvision's keys (those of resnet50) and its grouped 3x3 weights."""
+    model = models.resnext50_32x4d()
+    assert list(model.state_dict()) == list(models.resnet50().state_dict())
+    conv2 = model.layer1[0].conv2
+    assert (conv2.groups, conv2.weight.shape) == (32, (128, 4, 3, 3))
+    assert model.layer4[0].conv2.weight.shape == (1024, 32, 3, 3)
+    assert models.resnext101_64x4d().layer1[0].conv2.weight.shape == (256, 4, 3, 3)
 
 
 def test_initialisation_follows_torchvision():
@@ -78,8 +93,8 @@ def test_wide_and_stride_in_1x1_options(skip_init):
     assert count(wide) == 68_883_240  # torchvision's wide_resnet50_2
     with pytest.raises(ValueError, match="stride_in_1x1 applies to bottleneck"):
         models.resnet18(stride_in_1x1=True)
-    with pytest.raises(NotImplementedError, match="groups"):
-        models.resnet50(groups=32, width_per_group=4)
+    with pytest.raises(ValueError, match="BasicBlock: only groups=1"):
+        models.resnet18(groups=32, width_per_group=4)
 
 
 def test_plain_twin_has_the_same_layers_without_shortcuts(skip_init):

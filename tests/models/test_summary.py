@@ -7,7 +7,9 @@ from tinyresnet import models
 
 # torchvision's model cards ("GFLOPS", which are multiply-accumulates), 224x224, 1000 classes.
 TORCHVISION_GMACS = {"resnet18": 1.81, "resnet34": 3.66, "resnet50": 4.09, "resnet101": 7.80,
-                     "resnet152": 11.51}
+                     "resnet152": 11.51, "wide_resnet50_2": 11.40, "wide_resnet101_2": 22.75,
+                     "resnext50_32x4d": 4.23, "resnext101_32x8d": 16.41,
+                     "resnext101_64x4d": 15.46}
 # He et al. 2015, Table 1 ("FLOPs", also multiply-adds), with the stride on the first 1x1 conv.
 PAPER_GMACS = {"resnet50": 3.8, "resnet101": 7.6, "resnet152": 11.3}
 
@@ -71,3 +73,31 @@ def test_bad_input_shapes():
         models.summary(model, (32, 32))
     with pytest.raises(ValueError, match="conv1.*expected input with 3 channels"):
         models.summary(model, (1, 32, 32))
+
+
+def test_grouped_conv_macs_divide_by_groups(skip_init):
+    """A grouped 3x3 sees C/g input channels per output: g times fewer MACs than ungrouped."""
+    model = models.resnext50_32x4d()
+    rows = {r.name: r for r in models.summary(model, (3, 56, 56)).rows}
+    conv2 = rows["layer1.0.conv2"]  # 128 -> 128 channels, 32 groups, 14x14 output
+    assert conv2.output_shape == (1, 128, 14, 14)
+    assert conv2.macs == 128 * 14 * 14 * (128 // 32) * 9
+    assert conv2.params == 128 * 4 * 9
+
+
+def test_pooling_options_in_the_summary():
+    from tinyresnet import nn
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 2, padding="same"), nn.MaxPool2d(3, 2, ceil_mode=True),
+                          nn.AdaptiveAvgPool2d((3, None)), nn.AdaptiveMaxPool2d(2))
+    shapes = [r.output_shape for r in models.summary(model, (3, 10, 9)).rows]
+    assert shapes == [(1, 4, 10, 9), (1, 4, 5, 4), (1, 4, 3, 4), (1, 4, 2, 2)]
+    assert shapes == [tuple(y.shape) for y in _outputs(model, np.zeros((1, 3, 10, 9), np.float32))]
+
+
+def _outputs(model, x):
+    out = []
+    for layer in model:
+        x = layer(x)
+        out.append(x)
+    return out

@@ -42,6 +42,10 @@ CASES = {
                                      lambda r: r.standard_normal((1, 2, 8, 8))),
     "conv-non-square-dilated": (lambda r: nn.Conv2d(2, 2, (2, 3), stride=(2, 1), padding=(1, 2), dilation=(1, 2)),
                                 lambda r: r.standard_normal((1, 2, 5, 6))),
+    "conv-grouped": (lambda r: nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2),
+                     lambda r: r.standard_normal((2, 4, 5, 5))),
+    "conv-same-even": (lambda r: nn.Conv2d(2, 3, (2, 3), padding="same"),
+                       lambda r: r.standard_normal((2, 2, 4, 5))),
     "batchnorm-train": (lambda r: _randomize(nn.BatchNorm2d(3), r), lambda r: r.standard_normal((2, 3, 3, 3)) + 1),
     "batchnorm-train-no-affine": (lambda r: nn.BatchNorm2d(2, affine=False), lambda r: r.standard_normal((2, 2, 2, 3))),
     "batchnorm-eval": (lambda r: _bn_with_running_stats(r, 3).eval(), lambda r: r.standard_normal((2, 3, 3, 3))),
@@ -52,6 +56,11 @@ CASES = {
     "avgpool-exclude-pad": (lambda r: nn.AvgPool2d((3, 2), 1, 1, count_include_pad=False),
                             lambda r: r.standard_normal((1, 2, 4, 4))),
     "adaptive-avgpool": (lambda r: nn.AdaptiveAvgPool2d(1), lambda r: r.standard_normal((2, 3, 3, 4))),
+    "maxpool-ceil": (lambda r: nn.MaxPool2d(3, 2, 1, ceil_mode=True), lambda r: spaced(r, (1, 2, 6, 6))),
+    "avgpool-ceil": (lambda r: nn.AvgPool2d(3, 2, 1, ceil_mode=True), lambda r: r.standard_normal((1, 2, 6, 6))),
+    "adaptive-avgpool-10to3": (lambda r: nn.AdaptiveAvgPool2d(3), lambda r: r.standard_normal((1, 2, 10, 10))),
+    "adaptive-maxpool-5to7": (lambda r: nn.AdaptiveMaxPool2d((7, None)),
+                              lambda r: spaced(r, (1, 2, 5, 4))),
     "linear": (lambda r: nn.Linear(5, 3), lambda r: r.standard_normal((2, 5))),
     "linear-no-bias-batch1": (lambda r: nn.Linear(4, 2, bias=False), lambda r: r.standard_normal((1, 4))),
     "flatten": (lambda r: nn.Flatten(), lambda r: r.standard_normal((2, 3, 2, 2))),
@@ -224,10 +233,16 @@ def _chain(nn_):
 MODULE_PAIRS = {
     "conv": (lambda nn_: nn_.Conv2d(3, 4, (3, 2), stride=2, padding=(1, 0), dilation=(1, 2)), (2, 3, 7, 6)),
     "conv-no-bias": (lambda nn_: nn_.Conv2d(3, 2, 7, stride=2, padding=3, bias=False), (1, 3, 8, 8)),
+    "conv-depthwise": (lambda nn_: nn_.Conv2d(4, 8, 3, padding=1, groups=4), (2, 4, 5, 5)),
+    "conv-valid": (lambda nn_: nn_.Conv2d(3, 2, 3, padding="valid", bias=False), (2, 3, 5, 6)),
     "batchnorm": (lambda nn_: nn_.BatchNorm2d(3), (2, 3, 4, 4)),
     "maxpool": (lambda nn_: nn_.MaxPool2d(3, 2, 1), (2, 3, 7, 7)),
     "avgpool": (lambda nn_: nn_.AvgPool2d(3, 2, 1, count_include_pad=False), (2, 3, 7, 7)),
     "adaptive": (lambda nn_: nn_.AdaptiveAvgPool2d((1, 1)), (2, 3, 5, 4)),
+    "adaptive-avg-10to3": (lambda nn_: nn_.AdaptiveAvgPool2d(3), (2, 3, 10, 10)),
+    "adaptive-max-10to3": (lambda nn_: nn_.AdaptiveMaxPool2d((3, 4)), (2, 3, 10, 10)),
+    "maxpool-ceil": (lambda nn_: nn_.MaxPool2d(3, 2, 1, ceil_mode=True), (2, 3, 6, 6)),
+    "avgpool-ceil": (lambda nn_: nn_.AvgPool2d(3, 2, 1, True, False), (2, 3, 6, 7)),
     "linear": (lambda nn_: nn_.Linear(6, 4), (3, 6)),
     "relu": (lambda nn_: nn_.ReLU(inplace=False), (2, 3, 4, 4)),
     "flatten": (lambda nn_: nn_.Flatten(), (2, 3, 2, 2)),
@@ -298,3 +313,14 @@ def test_batchnorm_eval_does_not_track(rng):
     bn(rng.standard_normal((2, 2, 3, 3)))
     assert int(bn.num_batches_tracked) == 0
     np.testing.assert_array_equal(bn.running_mean, 0)
+
+
+def test_conv2d_groups_and_padding_strings_are_checked():
+    with pytest.raises(ValueError, match=r"Conv2d: in_channels \(6\) and out_channels \(4\) must be "
+                                         r"divisible by groups \(4\)"):
+        nn.Conv2d(6, 4, 3, groups=4)
+    with pytest.raises(ValueError, match="Conv2d: padding='same' is not supported for strided"):
+        nn.Conv2d(2, 2, 3, stride=2, padding="same")
+    conv = nn.Conv2d(4, 8, 3, padding="same", groups=2)
+    assert conv.weight.shape == (8, 2, 3, 3)
+    assert "padding='same'" in repr(conv) and "groups=2" in repr(conv)

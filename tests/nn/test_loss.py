@@ -78,3 +78,26 @@ def test_float32_in_float32_out(rng):
     loss_fn = nn.CrossEntropyLoss(0.1)
     assert type(loss_fn(logits, np.array([0, 1, 3]))) is float
     assert loss_fn.backward().dtype == np.float32
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_reduction_and_ignore_index_match_torch(rng, reduction):
+    torch = pytest.importorskip("torch")
+    logits, labels = rng.standard_normal((4, 5)), np.array([1, -1, 4, 0])
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1, reduction=reduction, ignore_index=-1)
+    loss = loss_fn(logits, labels)
+    dloss = rng.standard_normal(4) if reduction == "none" else 1.0
+    dlogits = loss_fn.backward(dloss)
+    z = torch.tensor(logits, requires_grad=True)
+    loss_t = torch.nn.CrossEntropyLoss(label_smoothing=0.1, reduction=reduction,
+                                       ignore_index=-1)(z, torch.from_numpy(labels))
+    loss_t.backward(torch.as_tensor(dloss, dtype=torch.float64))
+    assert type(loss) is (np.ndarray if reduction == "none" else float)
+    assert rel(loss, loss_t.detach().numpy()) < 1e-12
+    assert rel(dlogits, z.grad.numpy()) < 1e-12
+    assert "ignore_index=-1" in repr(loss_fn)
+
+
+def test_unknown_reduction_is_refused():
+    with pytest.raises(ValueError, match="CrossEntropyLoss: reduction must be 'mean', 'sum' or"):
+        nn.CrossEntropyLoss(reduction="avg")

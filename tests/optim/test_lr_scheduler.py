@@ -7,6 +7,7 @@ import pytest
 
 from tinyresnet import optim
 from tinyresnet.nn import Parameter
+from tinyresnet.optim import flatten_state_dict
 from tinyresnet.optim import lr_scheduler as S
 
 STEPS = 40
@@ -22,6 +23,14 @@ SCHEDULES = {
         o, [m.LinearLR(o, start_factor=0.05, total_iters=5), m.CosineAnnealingLR(o, T_max=30)],
         milestones=[5],
     ),
+    "ExponentialLR": lambda m, o: m.ExponentialLR(o, gamma=0.9),
+    "OneCycleLR": lambda m, o: m.OneCycleLR(o, max_lr=0.5, total_steps=STEPS),
+    "OneCycleLR-linear-three-phase": lambda m, o: m.OneCycleLR(
+        o, max_lr=1.0, epochs=4, steps_per_epoch=11, pct_start=0.25, anneal_strategy="linear",
+        three_phase=True, div_factor=10.0, final_div_factor=100.0,
+    ),
+    "OneCycleLR-no-momentum": lambda m, o: m.OneCycleLR(o, max_lr=0.3, total_steps=STEPS + 5,
+                                                        cycle_momentum=False, pct_start=0.45),
     "warmup+multistep": lambda m, o: m.SequentialLR(
         o, [m.LinearLR(o, start_factor=0.5, total_iters=3), m.MultiStepLR(o, [10, 20])],
         milestones=[4],
@@ -51,6 +60,80 @@ def test_matches_torch_lr_sequence(name):
     expected = _lrs(SCHEDULES[name](torch.optim.lr_scheduler, torch_opt))
     ours = _lrs(SCHEDULES[name](S, _optimizer()))
     np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+def test_one_cycle_momentum_matches_torch(optimizer):
+    """SGD's momentum and Adam's first beta cycle opposite to the lr, as torch's."""
+    torch = pytest.importorskip("torch")
+
+    def run(module, opt):
+        sched = module.OneCycleLR(opt, max_lr=[0.2, 0.4], total_steps=20, pct_start=0.4)
+        seen = []
+        for _ in range(20):
+            opt.step()
+            sched.step()
+            seen.append([g["momentum"] if "momentum" in g else g["betas"][0]
+                         for g in opt.param_groups] + [g["lr"] for g in opt.param_groups])
+        return seen
+
+    kwargs = {"momentum": 0.9} if optimizer == "SGD" else {}
+    ours = getattr(optim, optimizer)([{"params": [Parameter(np.zeros(2))]},
+                                      {"params": [Parameter(np.zeros(1))]}], lr=0.1, **kwargs)
+    theirs = getattr(torch.optim, optimizer)([{"params": [torch.zeros(2, requires_grad=True)]},
+                                              {"params": [torch.zeros(1, requires_grad=True)]}],
+                                             lr=0.1, **kwargs)
+    np.testing.assert_allclose(run(S, ours), run(torch.optim.lr_scheduler, theirs), rtol=1e-12)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("kwargs", [
+    dict(),
+    dict(mode="max", factor=0.5, patience=2, threshold=0.05, cooldown=2, min_lr=0.004),
+    dict(mode="min", factor=0.3, patience=0, threshold=0.2, threshold_mode="abs", cooldown=1),
+    dict(mode="max", patience=1, threshold_mode="abs", eps=0.02, min_lr=[0.0, 0.05]),
+], ids=["defaults", "max-rel-cooldown-min_lr", "min-abs", "max-abs-eps-per-group-min_lr"])
+def test_reduce_on_plateau_matches_torch(kwargs, tmp_path):
+    torch = pytest.importorskip("torch")
+    metrics = np.random.default_rng(3).standard_normal(60).cumsum() * 0.1 + 5.0
+    metrics[20:30] = metrics[19]  # a flat stretch: a plateau
+
+    def run(module, opt, sched=None, start=0):
+        sched = sched or module.ReduceLROnPlateau(opt, **kwargs)
+        seen = []
+        for m in metrics[start:]:
+            opt.step()
+            sched.step(float(m))
+            seen.append([g["lr"] for g in opt.param_groups])
+        return seen, sched
+
+    def ours_opt(lr=0.1):
+        return optim.SGD([{"params": [Parameter(np.zeros(2))]},
+                          {"params": [Parameter(np.zeros(1))], "lr": 0.2}], lr=lr)
+
+    theirs = torch.optim.SGD([{"params": [torch.zeros(2, requires_grad=True)]},
+                              {"params": [torch.zeros(1, requires_grad=True)], "lr": 0.2}], lr=0.1)
+    expected, _ = run(torch.optim.lr_scheduler, theirs)
+    ours, _ = run(S, ours_opt())
+    np.testing.assert_allclose(ours, expected, rtol=1e-12)
+    assert len({tuple(lrs) for lrs in expected}) > 1  # the lr did change: the test can fail
+
+    # saved after 30 epochs through an .npz and resumed, it goes on as the uninterrupted run
+    opt = ours_opt()
+    first = S.ReduceLROnPlateau(opt, **kwargs)
+    for m in metrics[:30]:
+        first.step(float(m))
+    np.savez(tmp_path / "plateau.npz", **first.state_dict(),
+             **{f"optimizer.{k}": v for k, v in flatten_state_dict(opt.state_dict()).items()})
+    with np.load(tmp_path / "plateau.npz", allow_pickle=False) as f:
+        saved = dict(f)
+    opt2 = ours_opt(lr=9.0)
+    opt2.load_state_dict({k[10:]: v for k, v in saved.items() if k.startswith("optimizer.")})
+    resumed = S.ReduceLROnPlateau(opt2, **kwargs)
+    resumed.load_state_dict({k: v for k, v in saved.items() if not k.startswith("optimizer.")})
+    rest, _ = run(S, opt2, resumed, start=30)
+    np.testing.assert_allclose(rest, expected[30:], rtol=1e-12)
 
 
 def test_hand_computed_values():
@@ -93,7 +176,7 @@ def test_state_dict_round_trip_resumes_exactly(name, tmp_path):
     first = SCHEDULES[name](S, opt)
     part = _lrs(first, 12)
     np.savez(tmp_path / "ckpt.npz",
-             **{f"optimizer.{k}": v for k, v in opt.state_dict().items()},
+             **{f"optimizer.{k}": v for k, v in flatten_state_dict(opt.state_dict()).items()},
              **{f"scheduler.{k}": v for k, v in first.state_dict().items()})
     with np.load(tmp_path / "ckpt.npz", allow_pickle=False) as f:
         saved = dict(f)

@@ -100,8 +100,9 @@ def test_skips_parameters_without_grad_or_frozen(rng):
     assert set(opt.state) == {0}
 
 
+@pytest.mark.parametrize("layout", ["nested", "flat-npz"])
 @pytest.mark.parametrize("name, kwargs", CONFIGS, ids=[f"{n}-{k}" for n, k in CONFIGS])
-def test_state_dict_round_trip_resumes_exactly(name, kwargs, rng, tmp_path):
+def test_state_dict_round_trip_resumes_exactly(name, kwargs, layout, rng, tmp_path):
     params = _params(rng, np.float32)
     start = [p.data.copy() for p in params]
     grads = _grads(rng, 20, np.float32)
@@ -111,10 +112,12 @@ def test_state_dict_round_trip_resumes_exactly(name, kwargs, rng, tmp_path):
     resumed = [Parameter(s.copy()) for s in start]
     first = getattr(optim, name)(resumed, **kwargs)
     _run(first, resumed, grads[:10])
-    # Through an .npz without pickle, as the checkpoint code stores it.
-    np.savez(tmp_path / "opt.npz", **first.state_dict())
-    with np.load(tmp_path / "opt.npz", allow_pickle=False) as f:
-        saved = dict(f)
+    if layout == "nested":  # PyTorch's layout, as state_dict() returns it
+        saved = first.state_dict()
+    else:  # flattened through an .npz without pickle, as checkpoints before that layout
+        np.savez(tmp_path / "opt.npz", **optim.flatten_state_dict(first.state_dict()))
+        with np.load(tmp_path / "opt.npz", allow_pickle=False) as f:
+            saved = dict(f)
     second = getattr(optim, name)(resumed, lr=123.0)  # hyper-parameters come from the state
     second.load_state_dict(saved)
     assert second.param_groups[0]["lr"] == kwargs["lr"]
@@ -128,10 +131,14 @@ def test_state_dict_is_a_snapshot(rng):
     opt = optim.SGD(params, lr=0.1, momentum=0.9)
     _run(opt, params, _grads(rng, 2, np.float64))
     sd = opt.state_dict()
-    saved = sd["state.0.momentum_buffer"].copy()
+    saved = sd["state"][0]["momentum_buffer"].copy()
     _run(opt, params, _grads(rng, 1, np.float64))
-    np.testing.assert_array_equal(sd["state.0.momentum_buffer"], saved)
-    assert sorted(sd) == sorted(
+    np.testing.assert_array_equal(sd["state"][0]["momentum_buffer"], saved)
+    assert list(sd) == ["state", "param_groups"]
+    assert sd["param_groups"] == [{"lr": 0.1, "momentum": 0.9, "dampening": 0.0,
+                                   "weight_decay": 0.0, "nesterov": False, "params": [0, 1, 2]}]
+    assert sorted(sd["state"]) == [0, 1, 2] and list(sd["state"][0]) == ["momentum_buffer"]
+    assert sorted(optim.flatten_state_dict(sd)) == sorted(
         [f"param_groups.0.{k}" for k in
          ("params", "lr", "momentum", "dampening", "weight_decay", "nesterov")]
         + [f"state.{i}.momentum_buffer" for i in range(3)]

@@ -57,7 +57,21 @@ def test_round_trip_restores_model_optimizer_scheduler(tmp_path):
     assert (ckpt.epoch, ckpt.step, ckpt.model_name, ckpt.model_kwargs) == (3, 1, "tiny", {"width": 4})
     assert ckpt.extra["classes"] == ["a", "b", "c"]
     assert sched2.last_epoch == sched.last_epoch and opt2.lr == opt.lr
-    s1, s2 = opt.state_dict(), opt2.state_dict()
+    s1, s2 = optim.flatten_state_dict(opt.state_dict()), optim.flatten_state_dict(opt2.state_dict())
+    assert sorted(s1) == sorted(s2)
+    for key in s1:
+        np.testing.assert_array_equal(np.asarray(s1[key]), np.asarray(s2[key]), err_msg=key)
+
+
+def test_checkpoint_with_the_older_flat_optimizer_state_still_loads(tmp_path):
+    """Checkpoints written before the optimizer state took PyTorch's layout held it flat."""
+    model, opt, sched = trained()
+    nested = opt.state_dict()
+    opt.state_dict = lambda: optim.flatten_state_dict(nested)  # what the older code returned
+    save_checkpoint(tmp_path / "old.npz", model, opt, sched)
+    model2, opt2, sched2 = trained(seed=1, steps=1)
+    load_checkpoint(tmp_path / "old.npz", model2, opt2, sched2)
+    s1, s2 = optim.flatten_state_dict(nested), optim.flatten_state_dict(opt2.state_dict())
     assert sorted(s1) == sorted(s2)
     for key in s1:
         np.testing.assert_array_equal(np.asarray(s1[key]), np.asarray(s2[key]), err_msg=key)
@@ -71,7 +85,7 @@ def test_file_is_a_plain_npz_readable_without_pickle(tmp_path):
         files = set(archive.files)
         assert {f"model/{k}" for k in model.state_dict()} <= files
         assert {"optimizer/__json__", "scheduler/__json__", "rng/__json__", "meta/__json__"} <= files
-        assert "optimizer/state.0.momentum_buffer" in files
+        assert "optimizer/state/0/momentum_buffer" in files
         meta = json.loads(str(archive["meta/__json__"]))
         assert archive["meta/__json__"].dtype.kind == "U"
     assert meta["architecture"] == architecture_fingerprint(model)

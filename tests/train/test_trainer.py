@@ -54,7 +54,7 @@ def assert_bit_identical(a, b):
     (ma, oa), (mb, ob) = a, b
     for key, value in ma.state_dict().items():
         np.testing.assert_array_equal(value, mb.state_dict()[key], err_msg=key, strict=True)
-    sa, sb = oa.state_dict(), ob.state_dict()
+    sa, sb = optim.flatten_state_dict(oa.state_dict()), optim.flatten_state_dict(ob.state_dict())
     assert sorted(sa) == sorted(sb)
     for key in sa:
         np.testing.assert_array_equal(np.asarray(sa[key]), np.asarray(sb[key]), err_msg=key)
@@ -138,6 +138,20 @@ def test_scheduler_interval_epoch_and_step(tmp_path):
         result = fit(model, train_loader, None, opt, sched, epochs=2, out_dir=tmp_path / interval,
                      progress=False, scheduler_interval=interval, plot=False)
         assert [r["lr"] for r in result.history] == pytest.approx(expected)
+
+
+def test_reduce_on_plateau_is_stepped_with_the_validation_loss(tmp_path):
+    model, train_loader, val_loader, opt, _ = setup()
+    # only the first epoch improves (on inf); each one after must gain 10 to count
+    sched = optim.ReduceLROnPlateau(opt, factor=0.5, patience=0, threshold=10.0,
+                                    threshold_mode="abs")
+    result = fit(model, train_loader, val_loader, opt, sched, epochs=3, out_dir=tmp_path,
+                 progress=False, plot=False)
+    assert [r["lr"] for r in result.history] == pytest.approx([0.1, 0.1, 0.05])
+    assert sched.best == pytest.approx(result.history[0]["val_loss"])
+    with pytest.raises(ValueError, match="ReduceLROnPlateau watches an epoch's metric"):
+        fit(model, train_loader, val_loader, opt, sched, epochs=1, out_dir=tmp_path / "s",
+            progress=False, scheduler_interval="step")
 
 
 def test_evaluate_matches_direct_computation():

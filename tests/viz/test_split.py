@@ -5,8 +5,9 @@ import pytest
 
 import tinyresnet as tr
 from tinyresnet import models, nn
+from tinyresnet.models import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck, ShortcutA
 from tinyresnet.viz._instrument import patched, record_forward
-from tinyresnet.viz.split import gradient_split, plot_gradient_split
+from tinyresnet.viz.split import gradient_split, plot_gradient_split, record_split
 
 
 def _batch(rng, size, n=2):
@@ -35,10 +36,14 @@ def _check_block(model, x, y, name, block, rng, parts, h=1e-6, rel=1e-6):
         model(x)
     v = rng.standard_normal(record.inputs[name].shape)
     split = gradient_split(model, x, y)
-    total = block.grad_branch + (0 if block.grad_shortcut is None else block.grad_shortcut)
-    checks = [("forward", total)]
+    with record_split(model) as recorded:
+        loss_fn = nn.CrossEntropyLoss()
+        loss_fn(model(x), y)
+        model.backward(loss_fn.backward())
+    got = recorded[name]
+    checks = [("forward", got.grad_branch + got.grad_shortcut)]
     if parts:
-        checks += [("shortcut_forward", block.grad_shortcut), ("branch_forward", block.grad_branch)]
+        checks += [("shortcut_forward", got.grad_shortcut), ("branch_forward", got.grad_branch)]
     for method, analytic in checks:
         numeric = _directional(model, x, y, block, method, v, h)
         assert float((analytic * v).sum()) == pytest.approx(numeric, rel=rel, abs=1e-10), (
@@ -104,12 +109,53 @@ def test_plain_blocks_have_no_shortcut_part(rng):
     assert np.all(split.max_sum_error == 0)
 
 
-def test_refuses_blocks_without_a_kept_split(rng):
-    model = models.cifar_resnet20().double()
-    for _, block in models.residual_blocks(model):
-        block.keep_grad_split = False
-    with pytest.raises(ValueError, match="keep_grad_split"):
-        gradient_split(model, *_batch(rng, 8))
+BLOCKS = [
+    pytest.param(lambda: BasicBlock(3, 3), (2, 3, 4, 4), id="basic-identity"),
+    pytest.param(lambda: BasicBlock(2, 4, stride=2), (2, 2, 5, 5), id="basic-projection"),
+    pytest.param(lambda: BasicBlock(2, 4, stride=2, downsample=ShortcutA(2, 4, 2)), (2, 2, 4, 4),
+                 id="basic-option-A"),
+    pytest.param(lambda: BasicBlock(2, 3, stride=2, skip=False), (2, 2, 4, 4), id="basic-plain"),
+    pytest.param(lambda: Bottleneck(8, 2), (2, 8, 3, 3), id="bottleneck-identity"),
+    pytest.param(lambda: Bottleneck(4, 2, stride=2), (2, 4, 4, 4), id="bottleneck-projection"),
+    pytest.param(lambda: PreActBasicBlock(3, 3), (2, 3, 4, 4), id="preact-basic-identity"),
+    pytest.param(lambda: PreActBasicBlock(2, 4, stride=2), (2, 2, 4, 4), id="preact-basic-projection"),
+    pytest.param(lambda: PreActBottleneck(4, 2, stride=2), (2, 4, 4, 4), id="preact-bottleneck"),
+    pytest.param(lambda: PreActBasicBlock(2, 4, stride=2, skip=False), (2, 2, 4, 4),
+                 id="preact-plain"),
+]
+
+
+@pytest.mark.parametrize("make, shape", BLOCKS)
+def test_record_split_of_one_block(make, shape, rng):
+    """The parts add up to the block's own dx, the identity's part is the gradient at the sum, and
+    recording changes neither dx nor any parameter gradient; leaving restores the block."""
+    block = make().double()
+    x = rng.standard_normal(shape)
+    y = block(x)
+    dy = rng.standard_normal(y.shape)
+    dx = block.backward(dy)
+    grads = {n: p.grad.copy() for n, p in block.named_parameters()}
+    block.zero_grad()
+    block(x)
+    with record_split(block) as parts:
+        dx_recorded = block.backward(dy)
+    assert "backward" not in vars(block) and "branch_backward" not in vars(block)
+    got = parts[""]
+    np.testing.assert_allclose(got.grad_branch + got.grad_shortcut, dx_recorded, rtol=0, atol=0)
+    np.testing.assert_allclose(dx_recorded, dx, rtol=1e-12, atol=1e-14)
+    for n, p in block.named_parameters():
+        np.testing.assert_allclose(p.grad, grads[n], rtol=1e-12, atol=1e-14, err_msg=n)
+    assert all(m._caches == [] for m in block.modules())
+    if not block.skip:
+        assert not got.grad_shortcut.any()
+    elif block.downsample is None and not block.preact:
+        # The "+1": through the identity the input receives exactly the gradient at the sum,
+        # which is dy where the output ReLU let it through.
+        np.testing.assert_array_equal(got.grad_shortcut, dy * (y > 0))
+    elif block.downsample is None:
+        np.testing.assert_array_equal(got.grad_shortcut, dy)
+    else:
+        assert np.abs(got.grad_shortcut).max() > 0.01 * np.abs(dx).max()
 
 
 def test_plot_gradient_split(tmp_path, rng):

@@ -25,15 +25,15 @@ def build(*args, **kwargs):
 
 
 def check(*args, **kwargs):
-    """See ``check.check``."""
-    from .check import check as _check
+    """See ``checker.check``."""
+    from .checker import check as _check
 
     return _check(*args, **kwargs)
 
 
 def grade(*args, **kwargs):
-    """See ``grade.grade``."""
-    from .grade import grade as _grade
+    """See ``grader.grade``."""
+    from .grader import grade as _grade
 
     return _grade(*args, **kwargs)
 

@@ -52,6 +52,7 @@ def make_parser(prog="python -m tinyresnet.assign"):
 def main(argv=None, prog="python -m tinyresnet.assign"):
     """Parse ``argv`` (default sys.argv[1:]) and run; returns the exit status."""
     from .config import ConfigError
+    from .grader import GradeError
     from .markers import MarkerError
     from .release import BuildError
     from .submission import SubmissionError
@@ -65,20 +66,29 @@ def main(argv=None, prog="python -m tinyresnet.assign"):
             print(f"{done.assignment.id}: student release in {done.student}")
             print(f"{done.assignment.id}: instructor bundle in {done.instructor}")
         elif args.command == "check":
-            from .check import check
+            from .checker import check
 
             check(args.assignment, args.dir, parts=args.part)
         else:
-            from .grade import grade
+            from .grader import grade
 
             run = grade(args.assignment, args.submissions, bundle=args.bundle, out_dir=args.out,
                         gradescope=args.gradescope, assignments_dir=args.assignments,
                         time_limit_s=args.time_limit)
+            if run.reference is not None:
+                print(f"reference solution: {run.reference.score:g} / "
+                      f"{run.reference.max_score:g} in this environment")
             for r in run.results:
-                print(f"{r.name}: {r.score:g} / {r.max_score:g}")
+                answered = f"  (written answers: {r.answers.summary()})" if r.answers.total else ""
+                print(f"{r.name}: {r.score:g} / {r.max_score:g}{answered}")
             print(f"{len(run.results)} submissions graded: {run.csv_path}, feedback in "
                   f"{run.out_dir / 'feedback'}")
-    except (ConfigError, MarkerError, BuildError, SubmissionError) as e:
+            # graded, but the class needs a look before the grades go out: exit status 1
+            for line in run.problems:
+                print(f"{prog} {args.command}: {' '.join(line.split())}", file=sys.stderr)
+            if run.problems:
+                return 1
+    except (ConfigError, MarkerError, BuildError, SubmissionError, GradeError) as e:
         # one line, exit status 2: the convention of the tinyresnet command
         print(f"{prog} {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@
     notebook = "A1.ipynb"
     seed = 231                  # every test input derives from it
     time_limit_s = 10           # per test case (a part may override it)
+    import_time_limit_s = 60    # to import the student's package (default: 60 s or the longest part limit)
     files = ["tinyresnet/functional/conv.py", ...]   # what the student edits and submits
     optional_files = [...]      # taken from a submission when present (A3: the student's layers)
     withhold = ["@A2", "conv_backward_naive"]       # regions stubbed but not graded (@A2: all of A2's)
@@ -42,7 +43,8 @@ __all__ = [
 
 CONFIG_NAMES = ("assignment.toml", "assignment.json")
 _TOP_KEYS = {
-    "id", "title", "notebook", "seed", "time_limit_s", "files", "optional_files", "withhold",
+    "id", "title", "notebook", "seed", "time_limit_s", "import_time_limit_s", "files",
+    "optional_files", "withhold",
     "public_tests",
     "hidden_tests", "tolerances", "parts",
 }
@@ -85,6 +87,7 @@ class Assignment:
     hidden_tests: str
     tolerances: dict
     parts: list
+    import_time_limit_s: float = None
 
     @property
     def all_files(self):
@@ -228,6 +231,8 @@ def load_assignment(name, assignments_dir=None, overrides=None):
         hidden_tests=raw.get("hidden_tests", "tests/hidden_tests.py"),
         tolerances=dict(raw.get("tolerances", {})),
         parts=parts,
+        import_time_limit_s=(float(raw["import_time_limit_s"]) if "import_time_limit_s" in raw
+                             else None),
     )
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .diagnosis import Finding, compare
+from .diagnosis import Finding, compare, diagnose_error
 
 __all__ = [
     "Suite", "PartTest", "Context", "CaseFailure", "CaseSkipped", "CaseTimeout", "CaseResult", "describe", "case_seed",
@@ -151,6 +151,7 @@ class Context:
         self.rng = np.random.default_rng(seed)
         self.seed = seed
         self.params = dict(params)
+        self.notes = []
         self._tolerances = tolerances
 
     @property
@@ -245,6 +246,11 @@ class Context:
         """Fail the case with a student-facing message (check mode only)."""
         if not self.recording:
             raise CaseFailure(Finding("check", summary, signature, explanation))
+
+    def note(self, text):
+        """A line the feedback shows even when the case passes (the last one given): what the
+        test used, such as the data set it trained on."""
+        self.notes.append(str(text))
 
     def skip(self, reason):
         """Leave this case out of the score (e.g. a heavy case in a reduced configuration)."""
@@ -359,6 +365,8 @@ def run_case(test, index, mode, store, seed, tolerances, params, visibility="pub
         if on_start is not None:
             on_start()
         test.fn(t, **case)
+        if t.notes:
+            result.message = t.notes[-1]
     except CaseFailure as e:
         result.status, result.message = "fail", str(e.finding)
         result.signature = getattr(e.finding, "signature", None)
@@ -382,5 +390,10 @@ def run_case(test, index, mode, store, seed, tolerances, params, visibility="pub
     except RecursionError as e:
         result.status, result.message = "error", student_error(e, editable)
     except Exception as e:  # a student's bug of any kind: report it, never crash the grading
-        result.status, result.message = "error", student_error(e, editable)
+        finding = diagnose_error(e)
+        if finding is not None:  # a known bug that shows as an exception: a diagnosed failure
+            finding.summary = student_error(e, editable)
+            result.status, result.message, result.signature = "fail", str(finding), finding.signature
+        else:
+            result.status, result.message = "error", student_error(e, editable)
     return result

@@ -13,6 +13,7 @@
         README.md
     build/assign/A1/instructor/         what graders keep
         assignment.toml, manifest.json  (all cases)
+        A1.ipynb                        the released notebook (its answer cells, for the grader)
         tests/{public,hidden}_tests.py and reference_{public,hidden}.npz
         template/tinyresnet/            the release package, onto which submissions are laid
         solution/                       the reference versions of the editable files
@@ -157,9 +158,12 @@ def _copy_package(source, target):
 _README = """# {id}: {title}
 
 Work through `{notebook}`: it explains each part and asks the written questions.
-You edit only these files (nothing else is collected for grading):
+You edit only these files and the notebook (nothing else is collected for grading):
 
 {files}
+- `{notebook}`: write each written answer in its answer cell ("Your answer to question N"),
+  below the first line, or in new cells right after it; keep the cell, its tag is how the
+  grader finds it
 
 Check your work at any time (public tests, points and a diagnosis per part):
 
@@ -230,6 +234,8 @@ def build(name, out_dir=None, assignments_dir=None, overrides=None, source=None)
         raise BuildError(f"{assignment.id}: the notebook {notebook} is missing (the stubs send "
                          f"students to its sections)")
     strip_notebook(notebook, student / assignment.notebook)
+    # the grader reads the expected answer cells (and the questions) from the released notebook
+    shutil.copyfile(student / assignment.notebook, instructor / assignment.notebook)
     for folder in (student, instructor):
         shutil.copyfile(assignment.config_path, folder / assignment.config_path.name)
     region_list = [{"id": rid, "part": part.id, "file": regions[rid].path,

@@ -1,5 +1,5 @@
-"""Words for a SubmissionResult: the checker's table, a student's feedback file, the grade CSV and
-Gradescope's ``results.json``.
+"""Words for a SubmissionResult: the checker's table (text, and HTML for a notebook), a student's
+feedback file, the grade CSV and Gradescope's ``results.json``.
 
 Everything a student reads is built from case descriptions (parameters), diagnoses and the
 student's own code locations; ``redact`` then removes any line of a hidden test's source that
@@ -7,11 +7,12 @@ still found its way in (a student's exception message could quote one), so hidde
 leak.  Nothing here depends on time or on temporary paths: the same result gives the same text.
 """
 import csv
+import html
 import io
 import json
 
-__all__ = ["part_lines", "feedback_text", "check_text", "csv_text", "gradescope_json", "redact",
-           "source_lines"]
+__all__ = ["part_lines", "feedback_text", "check_text", "result_html", "csv_text",
+           "gradescope_json", "redact", "source_lines"]
 
 _STATUS = {
     "pass": "passed",
@@ -40,6 +41,7 @@ def part_lines(part, show_passed=False):
     counted = part.counted
     if part.passed == len(counted):
         lines.append(f"    all {len(counted)} cases passed")
+        lines += [_indent(c["message"], "    note: ") for c in counted if c.get("message")]
         return lines
     lines.append(f"    {part.passed} of {len(counted)} cases passed")
     failing = [c for c in counted if c["status"] != "pass"]
@@ -76,6 +78,12 @@ def feedback_text(result, assignment, secret=()):
         lines.append("")
     for part in result.parts:
         lines += part_lines(part)
+    answers = result.answers
+    if answers is not None and answers.total:
+        lines += ["", f"written answers collected for grading by hand: {answers.summary()} answer "
+                      f"cells of your notebook filled in"]
+        if answers.note:
+            lines.append(_indent(answers.note, "note: "))
     return redact("\n".join(lines) + "\n", secret)
 
 
@@ -101,16 +109,38 @@ def check_text(result, assignment):
     return "\n".join(lines) + "\n"
 
 
+def result_html(result):
+    """The compact table a notebook shows for a result: part, points, status; then the total."""
+    cell = '<td style="text-align:{}">{}</td>'.format
+    rows = []
+    for p in result.parts:
+        points = (f"{p.points:g} (by hand)" if p.manual else f"{p.score:g} / {p.points:g}")
+        rows.append("<tr>" + cell("left", html.escape(p.id)) + cell("right", points)
+                    + cell("left", html.escape(p.status)) + "</tr>")
+    rows.append("<tr>" + cell("left", "<b>total</b>")
+                + cell("right", f"<b>{result.score:g} / {result.max_score:g}</b>")
+                + cell("left", "") + "</tr>")
+    return (f"<table><caption>{html.escape(result.assignment)} {html.escape(result.name)}"
+            f"</caption><thead><tr><th>part</th><th>points</th><th>status</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
 def csv_text(results, assignment, secret=()):
-    """One row per submission: points per graded part, total, maximum, notes."""
+    """One row per submission: points per graded part, total, maximum, written answers given
+    ('3 of 4': words, so that a spreadsheet does not read a date), notes."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     graded = assignment.graded_parts
-    writer.writerow(["submission"] + [p.id for p in graded] + ["total", "max", "notes"])
+    writer.writerow(["submission"] + [p.id for p in graded] + ["total", "max", "answered", "notes"])
     for r in results:
         scores = [f"{r.part(p.id).score:g}" for p in graded]
-        notes = redact(" | ".join(r.notes + [n for p in r.parts for n in p.notes]), secret)
-        writer.writerow([r.name] + scores + [f"{r.score:g}", f"{r.max_score:g}", notes])
+        answers = r.answers if r.answers is not None and r.answers.total else None
+        notes = r.notes + [n for p in r.parts for n in p.notes]
+        notes += [answers.note] if answers is not None and answers.note else []
+        writer.writerow([r.name] + scores + [f"{r.score:g}", f"{r.max_score:g}",
+                                             answers.summary() if answers else "",
+                                             # a file's note is on each of its parts: once here
+                                             redact(" | ".join(dict.fromkeys(notes)), secret)])
     return buffer.getvalue()
 
 

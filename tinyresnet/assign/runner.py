@@ -26,7 +26,7 @@ _IMPORT_LIMIT_S = 60.0
 _POLL_S = 0.02
 
 
-@dataclass
+@dataclass(repr=False)
 class PartResult:
     """A part's score and its cases (dicts as the worker wrote them, plus 'not run' fill-ins)."""
 
@@ -38,6 +38,11 @@ class PartResult:
     cases: list
     notes: list = field(default_factory=list)
     manual: bool = False
+
+    def __repr__(self):
+        if self.manual:
+            return f"<part {self.id}: {self.points:g} points, graded by hand>"
+        return f"<part {self.id}: {self.score:g} / {self.points:g}, {self.status}>"
 
     @property
     def counted(self):
@@ -60,15 +65,34 @@ class PartResult:
         return "partial" if self.score > 0 else "wrong"
 
 
-@dataclass
+@dataclass(repr=False)
 class SubmissionResult:
-    """Everything known about one submission after its tests ran."""
+    """Everything known about one submission after its tests ran.
+
+    ``answers`` : the written answers found in its notebook (``answers.Answers``; grading only);
+    ``read_error`` : why the submission could not be read at all ('' when it could).
+    In a notebook it shows as a compact table of its parts (``_repr_html_``); its ``repr`` is one
+    line (the checker has printed the details already).
+    """
 
     name: str
     assignment: str
     parts: list
     notes: list = field(default_factory=list)
     log: str = ""
+    answers: object = None
+    read_error: str = ""
+
+    def __repr__(self):
+        graded = [p for p in self.parts if not p.manual]
+        ok = sum(p.status == "ok" for p in graded)
+        return (f"<{self.assignment} {self.name}: {self.score:g} / {self.max_score:g}, "
+                f"{ok} of {len(graded)} parts ok>")
+
+    def _repr_html_(self):
+        from .report import result_html
+
+        return result_html(self)
 
     @property
     def score(self):
@@ -166,7 +190,8 @@ def run_submission(name, assignment, manifest, root, suites, editable, modules, 
         "suites": [s for s in suites if s["visibility"] in visibilities],
         "seed": assignment.seed, "tolerances": assignment.tolerances,
         # importing numpy and the package takes seconds on a loaded machine: a generous limit
-        "import_time_limit_s": max([_IMPORT_LIMIT_S] + list(limits.values())),
+        "import_time_limit_s": (assignment.import_time_limit_s
+                                or max([_IMPORT_LIMIT_S] + list(limits.values()))),
     }
     cases, events, skip, stopped_parts, log = {}, [], set(), {}, ""
     for run_index in range(len(graded) + 2):

@@ -1,7 +1,8 @@
 """A submission (a zip or a folder) made into a grading root that always imports.
 
-Only the files the student edits are taken from a submission; everything else comes from the
-release (the template), so a grade never depends on what else a student changed.  Files are found
+Only the files the student edits are taken from a submission (and, for the written answers, its
+notebook); everything else comes from the release (the template), so a grade never depends on what
+else a student changed.  Files are found
 by their path inside the release (``tinyresnet/functional/conv.py``), under any top folder the zip
 may add, or, for a loose file, by a name that is unambiguous.
 
@@ -19,33 +20,55 @@ import shutil
 import zipfile
 from pathlib import Path, PurePosixPath
 
-__all__ = ["SubmissionError", "read_submission", "prepare_root", "required_names", "MAX_FILE_BYTES"]
+__all__ = ["SubmissionError", "read_submission", "read_notebook", "prepare_root", "required_names",
+           "MAX_FILE_BYTES", "MAX_NOTEBOOK_BYTES"]
 
 MAX_FILE_BYTES = 2_000_000
+MAX_NOTEBOOK_BYTES = 100_000_000  # a notebook keeps its outputs (plots): far larger than code
 _IGNORED = ("__MACOSX/", "__pycache__/", ".ipynb_checkpoints/")
 
 
 class SubmissionError(ValueError):
-    """A submission that cannot be read at all (not a zip, not a folder)."""
+    """A submission that cannot be read at all (not a zip, not a folder, a damaged zip)."""
+
+
+def _limit(name):
+    return MAX_NOTEBOOK_BYTES if name.endswith(".ipynb") else MAX_FILE_BYTES
 
 
 def _listing(path):
-    """{posix relative path: loader} of every file in a zip or folder."""
+    """{posix relative path: loader} of every file in a zip or folder (ignored folders and files
+    over the size limit left out)."""
     path = Path(path)
     if path.is_dir():
-        return {f.relative_to(path).as_posix(): f.read_bytes
-                for f in sorted(path.rglob("*")) if f.is_file()}
-    if zipfile.is_zipfile(path):
-        archive = zipfile.ZipFile(path)
-        return {info.filename: (lambda info=info: archive.read(info))
-                for info in archive.infolist() if not info.is_dir()
-                and info.file_size <= MAX_FILE_BYTES}
-    raise SubmissionError(f"{path}: a submission must be a folder or a .zip file")
+        files = {f.relative_to(path).as_posix(): f for f in sorted(path.rglob("*")) if f.is_file()}
+        listing = {k: f.read_bytes for k, f in files.items() if f.stat().st_size <= _limit(k)}
+    elif path.is_file() and zipfile.is_zipfile(path):
+        try:
+            archive = zipfile.ZipFile(path)
+            infos = archive.infolist()
+        except (zipfile.BadZipFile, OSError, ValueError) as err:
+            raise SubmissionError(f"{path.name} is not a readable zip file ({err})") from err
+
+        def load(info):
+            try:
+                return archive.read(info)
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+                raise SubmissionError(f"{path.name}: {info.filename} cannot be read from the "
+                                      f"zip ({err})") from err
+
+        listing = {info.filename: (lambda info=info: load(info)) for info in infos
+                   if not info.is_dir() and info.file_size <= _limit(info.filename)}
+    elif path.suffix.lower() == ".zip":
+        raise SubmissionError(f"{path.name} is not a readable zip file (damaged, or not a zip)")
+    else:
+        raise SubmissionError(f"{path}: a submission must be a folder or a .zip file")
+    return {k: v for k, v in listing.items() if not any(i in k for i in _IGNORED)}
 
 
 def read_submission(path, editable):
     """{editable relative path: bytes, or None when the submission lacks it}."""
-    listing = {k: v for k, v in _listing(path).items() if not any(i in k for i in _IGNORED)}
+    listing = _listing(path)
     names = {PurePosixPath(rel).name for rel in editable}
     found = {}
     for rel in editable:
@@ -57,6 +80,22 @@ def read_submission(path, editable):
             exact = same if (len(same) == 1 and unique_name and base in names) else []
         found[rel] = listing[min(exact, key=len)]() if exact else None
     return found
+
+
+def read_notebook(path, name):
+    """(bytes or None, note): the notebook ``name`` (``A1.ipynb``) of a submission, found by name
+    in any folder, else its only notebook whatever its name (``A1 (1).ipynb``); the note says why
+    there is none."""
+    listing = _listing(path)
+    notebooks = [k for k in listing if k.endswith(".ipynb")]
+    named = [k for k in notebooks if PurePosixPath(k).name == name]
+    chosen = named or (notebooks if len(notebooks) == 1 else [])
+    if chosen:
+        return listing[min(chosen, key=len)](), ""
+    if notebooks:
+        return None, (f"no {name} in the submission, and {len(notebooks)} other notebooks: "
+                      f"{', '.join(sorted(notebooks)[:3])}")
+    return None, f"no {name} in the submission: the written answers could not be collected"
 
 
 def required_names(source):

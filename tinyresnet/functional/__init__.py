@@ -2,6 +2,16 @@
 ``grads = op_backward(dy, cache)``.  One file per family; naive loop references sit beside the
 fast conv and max-pool."""
 from .activation import relu_backward, relu_forward
+from .adaptive_pool import (
+    adaptive_avgpool2d_backward,
+    adaptive_avgpool2d_forward,
+    adaptive_avgpool2d_forward_naive,
+    adaptive_maxpool2d_backward,
+    adaptive_maxpool2d_forward,
+    adaptive_maxpool2d_forward_naive,
+    adaptive_pool2d_backward_naive,
+    adaptive_window_bounds,
+)
 from .conv import (
     conv2d_backward,
     conv2d_backward_naive,
@@ -9,6 +19,7 @@ from .conv import (
     conv2d_forward_naive,
     set_im2col_recompute,
 )
+from .cross_entropy import cross_entropy_backward, cross_entropy_forward
 from .dropout import dropout_backward, dropout_forward
 from .im2col import col2im, conv_output_shape, im2col
 from .linear import flatten_backward, flatten_forward, linear_backward, linear_forward
@@ -37,8 +48,13 @@ __all__ = [
     "maxpool2d_forward", "maxpool2d_backward", "maxpool2d_forward_naive", "maxpool2d_backward_naive",
     "avgpool2d_forward", "avgpool2d_backward",
     "global_avgpool2d_forward", "global_avgpool2d_backward",
+    "adaptive_avgpool2d_forward", "adaptive_avgpool2d_backward",
+    "adaptive_maxpool2d_forward", "adaptive_maxpool2d_backward",
+    "adaptive_avgpool2d_forward_naive", "adaptive_maxpool2d_forward_naive",
+    "adaptive_pool2d_backward_naive", "adaptive_window_bounds",
     "linear_forward", "linear_backward", "flatten_forward", "flatten_backward",
     "add_forward", "add_backward",
     "softmax_cross_entropy_forward", "softmax_cross_entropy_backward", "log_softmax",
+    "cross_entropy_forward", "cross_entropy_backward",
     "dropout_forward", "dropout_backward",
 ]

@@ -33,6 +33,11 @@ Fast paths, each tested equal to the loop references (``conv2d_forward_naive``):
 """
 from ..backend import get_array_module
 from ._validate import check_array, check_same_dtype, check_window_args
+from .conv_grouped import (
+    GroupedCache, GroupedNaiveCache, conv2d_grouped_backward, conv2d_grouped_backward_naive,
+    conv2d_grouped_forward, conv2d_grouped_forward_naive,
+)
+from .conv_padding import PaddedCache, padded_backward, padded_forward
 from .im2col import _workspace, col2im, conv_output_shape, im2col
 
 __all__ = [
@@ -165,21 +170,27 @@ def _check_conv_args(x, w, b, stride, padding, dilation):
     return stride, padding, dilation
 
 
-def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
+def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """Convolve x with w (and add b).
 
     Parameters
     ----------
     x : array (N, C, H, W)
-    w : array (F, C, kh, kw)
+    w : array (F, C/groups, kh, kw)
     b : array (F,) or None
-    stride, padding, dilation : int or (int, int)
+    stride, dilation : int or (int, int)
+    padding : int, (int, int), or "same" / "valid" (conv_padding.py)
+    groups : int dividing C and F; > 1 runs conv_grouped.py
 
     Returns
     -------
     y : array (N, F, Ho, Wo)
     cache : what conv2d_backward needs (the columns, the weight, the geometry)
     """
+    if isinstance(padding, str):
+        return padded_forward(conv2d_forward, x, w, b, stride, padding, dilation, groups)
+    if groups != 1:
+        return conv2d_grouped_forward(x, w, b, stride, padding, dilation, groups)
     stride, padding, dilation = _check_conv_args(x, w, b, stride, padding, dilation)
     # BEGIN SOLUTION conv_forward
     F, C, kh, kw = w.shape
@@ -220,6 +231,10 @@ def conv2d_backward(dy, cache):
     dw : array (F, C, kh, kw)
     db : array (F,), or None when the forward had no bias
     """
+    if isinstance(cache, PaddedCache):
+        return padded_backward(conv2d_backward, dy, cache)
+    if isinstance(cache, GroupedCache):
+        return conv2d_grouped_backward(dy, cache)
     # BEGIN SOLUTION conv_backward
     saved, x_shape, w, has_bias, stride, padding, dilation = cache
     xp = get_array_module(dy)
@@ -250,11 +265,17 @@ def conv2d_backward(dy, cache):
     # END SOLUTION
 
 
-def conv2d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1):
+def conv2d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """Reference convolution with explicit loops over samples, filters and output pixels.
 
     Slow and obvious on purpose: it is the oracle the fast conv2d_forward is tested against.
+    ``groups`` > 1 runs one such convolution per group of channels.
     """
+    if isinstance(padding, str):
+        return padded_forward(conv2d_forward_naive, x, w, b, stride, padding, dilation, groups)
+    if groups != 1:
+        return conv2d_grouped_forward_naive(conv2d_forward_naive, x, w, b, stride, padding,
+                                            dilation, groups)
     stride, padding, dilation = _check_conv_args(x, w, b, stride, padding, dilation)
     # BEGIN SOLUTION conv_forward_naive
     xp = get_array_module(x)
@@ -279,6 +300,10 @@ def conv2d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1):
 
 def conv2d_backward_naive(dy, cache):
     """Reference gradients with the same loops: each output scatters dy into its window."""
+    if isinstance(cache, PaddedCache):
+        return padded_backward(conv2d_backward_naive, dy, cache)
+    if isinstance(cache, GroupedNaiveCache):
+        return conv2d_grouped_backward_naive(conv2d_backward_naive, dy, cache)
     # BEGIN SOLUTION conv_backward_naive
     x, w, has_bias, (sh, sw), (ph, pw), (dh, dw) = cache
     xp = get_array_module(x)

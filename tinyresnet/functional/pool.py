@@ -2,6 +2,13 @@ r"""Max pooling, average pooling and global (adaptive 1x1) average pooling.
 
 Shapes: x (N, C, H, W) -> y (N, C, Ho, Wo), floor mode, Ho = floor((H + 2p - d(k-1) - 1)/s) + 1.
 
+``ceil_mode=True`` rounds up instead, Ho = ceil((H + 2p - d(k-1) - 1)/s) + 1, so a last, partial
+window covers the input's remainder; as in PyTorch, that window is dropped again when it would
+start inside the right padding (``(Ho - 1)*s >= H + p``), so every window holds a real element.
+The part of a window past the padded input counts as padding beyond it (-inf for max pooling,
+nothing for average pooling: PyTorch divides by the window clipped to the padded input, or to the
+input when ``count_include_pad=False``).
+
 Both poolings walk over the kh*kw kernel taps; each tap is one strided view of the padded input
 covering every window at once (the same ``_tap`` slices im2col uses), so there is no loop over
 the batch or the output pixels.  Max pooling (the ResNet stem's 3x3/2) first splits the input into
@@ -35,7 +42,22 @@ __all__ = [
 ]
 
 
-def _pool_args(x, kernel_size, stride, padding, dilation, op):
+def _ceil_output_size(size, kernel, stride, padding, dilation):
+    """PyTorch's ceil-mode output size (pooling_output_shape): round up, then drop a last window
+    that would start inside the right padding."""
+    out = -(-(size + 2 * padding - dilation * (kernel - 1) - 1) // stride) + 1
+    if (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _padded_extent(size, padding, out, kernel, stride, dilation):
+    """Length of the padded axis every window fits in: the input and both paddings, plus what a
+    ceil-mode last window runs past them."""
+    return max(size + 2 * padding, (out - 1) * stride + dilation * (kernel - 1) + 1)
+
+
+def _pool_args(x, kernel_size, stride, padding, dilation, op, ceil_mode=False):
     check_array(x, op, ndim=4)
     if stride is None:
         stride = kernel_size
@@ -49,16 +71,22 @@ def _pool_args(x, kernel_size, stride, padding, dilation, op):
                 f"(kernel_size {kernel_size}, dilation {dilation}), as in PyTorch"
             )
     Ho, Wo = conv_output_shape(x.shape, kernel_size, stride, padding, dilation, op=op)
+    if ceil_mode:
+        Ho, Wo = (_ceil_output_size(*args) for args in
+                  zip(x.shape[2:], kernel_size, stride, padding, dilation))
     return kernel_size, stride, padding, dilation, Ho, Wo
 
 
-def _pad(x, padding, value):
+def _pad(x, padding, value, extent=None):
+    """x padded by ``padding`` on each side with ``value``, to ``extent`` (Hp, Wp) when given (a
+    ceil-mode window runs past the right padding)."""
     xp = get_array_module(x)
     (ph, pw) = padding
-    if not (ph or pw):
-        return x
     N, C, H, W = x.shape
-    padded = xp.full((N, C, H + 2 * ph, W + 2 * pw), value, dtype=x.dtype)
+    Hp, Wp = extent or (H + 2 * ph, W + 2 * pw)
+    if (Hp, Wp) == (H, W):
+        return x
+    padded = xp.full((N, C, Hp, Wp), value, dtype=x.dtype)
     padded[:, :, ph : ph + H, pw : pw + W] = x
     return padded
 
@@ -112,7 +140,7 @@ def _phase_planes(x_cn, kernel_size, stride, padding, dilation, Ho, Wo, fill):
     return tap, Wq
 
 
-def maxpool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1):
+def maxpool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """Max pooling.
 
     Parameters
@@ -122,6 +150,7 @@ def maxpool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1):
     stride : int or (int, int), default kernel_size
     padding : int or (int, int), at most half the kernel; padded with -inf
     dilation : int or (int, int)
+    ceil_mode : round the output size up (PyTorch's rule, module docstring)
 
     Returns
     -------
@@ -130,7 +159,7 @@ def maxpool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1):
     cache : (argmax tap index per output, geometry)
     """
     kernel_size, stride, padding, dilation, Ho, Wo = _pool_args(
-        x, kernel_size, stride, padding, dilation, "maxpool2d"
+        x, kernel_size, stride, padding, dilation, "maxpool2d", ceil_mode
     )
     # BEGIN SOLUTION maxpool_forward
     xp = get_array_module(x)
@@ -174,7 +203,7 @@ def maxpool2d_backward(dy, cache):
     xp = get_array_module(dy)
     N, C, H, W = x_shape
     Ho, Wo = dy.shape[2:]
-    Hp, Wp = H + 2 * ph, W + 2 * pw
+    Hp, Wp = _padded_extent(H, ph, Ho, kh, sh, dh), _padded_extent(W, pw, Wo, kw, sw, dw)
     # One scatter-add of dy at the flat index of each window's maximum in the padded
     # channel-major input, (C, N, Hp, Wp): window origin + offset of its argmax tap.  Faster than
     # a masked add per kernel tap; windows that overlap (stride < kernel) and pick the same
@@ -190,16 +219,18 @@ def maxpool2d_backward(dy, cache):
     # END SOLUTION
 
 
-def maxpool2d_forward_naive(x, kernel_size, stride=None, padding=0, dilation=1):
+def maxpool2d_forward_naive(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """Reference max pooling with explicit loops over every window (the test oracle)."""
     kernel_size, stride, padding, dilation, Ho, Wo = _pool_args(
-        x, kernel_size, stride, padding, dilation, "maxpool2d"
+        x, kernel_size, stride, padding, dilation, "maxpool2d", ceil_mode
     )
     # BEGIN SOLUTION maxpool_forward_naive
     xp = get_array_module(x)
-    padded = _pad(x, padding, -np.inf)
     N, C = x.shape[:2]
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+    extent = (_padded_extent(x.shape[2], padding[0], Ho, kh, sh, dh),
+              _padded_extent(x.shape[3], padding[1], Wo, kw, sw, dw))
+    padded = _pad(x, padding, -np.inf, extent)
     y = xp.empty((N, C, Ho, Wo), dtype=x.dtype)
     where = xp.empty((N, C, Ho, Wo, 2), dtype=np.int64)
     for n in range(N):
@@ -214,17 +245,17 @@ def maxpool2d_forward_naive(x, kernel_size, stride=None, padding=0, dilation=1):
                                 best, best_at = padded[n, c, r, s], (r, s)
                     y[n, c, i, j] = best
                     where[n, c, i, j] = best_at
-    return y, (where, x.shape, padding)
+    return y, (where, x.shape, padding, extent)
     # END SOLUTION
 
 
 def maxpool2d_backward_naive(dy, cache):
     """Reference gradient: loop over outputs, add dy at the recorded maximum."""
     # BEGIN SOLUTION maxpool_backward_naive
-    where, x_shape, (ph, pw) = cache
+    where, x_shape, (ph, pw), extent = cache
     xp = get_array_module(dy)
     N, C, H, W = x_shape
-    dx_pad = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dy.dtype)
+    dx_pad = xp.zeros((N, C) + extent, dtype=dy.dtype)
     for n in range(N):
         for c in range(C):
             for i in range(dy.shape[2]):
@@ -235,11 +266,16 @@ def maxpool2d_backward_naive(dy, cache):
     # END SOLUTION
 
 
-def _window_counts(x_shape, kernel_size, stride, padding, dilation, Ho, Wo, dtype, xp):
-    """How many real (non-padding) input elements each output window covers: (Ho, Wo)."""
+def _window_counts(x_shape, kernel_size, stride, padding, dilation, Ho, Wo, dtype, xp, extent,
+                   include_pad):
+    """How many elements each output window covers: (Ho, Wo).  Real input elements only, or
+    (``include_pad``) those and the padding, never what a ceil-mode window runs past it."""
     _, _, H, W = x_shape
-    ones = xp.zeros((1, 1, H + 2 * padding[0], W + 2 * padding[1]), dtype=dtype)
-    ones[:, :, padding[0] : padding[0] + H, padding[1] : padding[1] + W] = 1
+    ones = xp.zeros((1, 1) + extent, dtype=dtype)
+    if include_pad:
+        ones[:, :, : H + 2 * padding[0], : W + 2 * padding[1]] = 1
+    else:
+        ones[:, :, padding[0] : padding[0] + H, padding[1] : padding[1] + W] = 1
     counts = xp.zeros((1, 1, Ho, Wo), dtype=dtype)
     for i in range(kernel_size[0]):
         for j in range(kernel_size[1]):
@@ -248,7 +284,8 @@ def _window_counts(x_shape, kernel_size, stride, padding, dilation, Ho, Wo, dtyp
     return counts
 
 
-def avgpool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+def avgpool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=True,
+                      ceil_mode=False):
     """Average pooling (zero padding).
 
     Parameters
@@ -256,6 +293,7 @@ def avgpool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=
     x : array (N, C, H, W)
     kernel_size, stride (default kernel_size), padding : int or (int, int)
     count_include_pad : divide by kh*kw (True, PyTorch's default) or by the real elements only
+    ceil_mode : round the output size up (PyTorch's rule, module docstring)
 
     Returns
     -------
@@ -263,20 +301,23 @@ def avgpool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=
     cache : (divisor, geometry)
     """
     kernel_size, stride, padding, dilation, Ho, Wo = _pool_args(
-        x, kernel_size, stride, padding, 1, "avgpool2d"
+        x, kernel_size, stride, padding, 1, "avgpool2d", ceil_mode
     )
     xp = get_array_module(x)
-    padded = _pad(x, padding, 0)
     kh, kw = kernel_size
+    extent = (_padded_extent(x.shape[2], padding[0], Ho, kh, stride[0], 1),
+              _padded_extent(x.shape[3], padding[1], Wo, kw, stride[1], 1))
+    padded = _pad(x, padding, 0, extent)
     total = xp.zeros(x.shape[:2] + (Ho, Wo), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
             rows, columns = _tap(i, j, Ho, Wo, stride, dilation)
             total += padded[:, :, rows, columns]
-    if count_include_pad:
-        divisor = x.dtype.type(kh * kw)
+    if count_include_pad and extent == tuple(s + 2 * p for s, p in zip(x.shape[2:], padding)):
+        divisor = x.dtype.type(kh * kw)  # no window runs past the padding
     else:
-        divisor = _window_counts(x.shape, kernel_size, stride, padding, dilation, Ho, Wo, x.dtype, xp)
+        divisor = _window_counts(x.shape, kernel_size, stride, padding, dilation, Ho, Wo, x.dtype,
+                                 xp, extent, count_include_pad)
     return total / divisor, (divisor, x.shape, kernel_size, stride, padding)
 
 
@@ -287,7 +328,9 @@ def avgpool2d_backward(dy, cache):
     N, C, H, W = x_shape
     Ho, Wo = dy.shape[2:]
     share = dy / divisor
-    dx_pad = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dy.dtype)
+    extent = (_padded_extent(H, ph, Ho, kh, stride[0], 1),
+              _padded_extent(W, pw, Wo, kw, stride[1], 1))
+    dx_pad = xp.zeros((N, C) + extent, dtype=dy.dtype)
     for i in range(kh):
         for j in range(kw):
             rows, columns = _tap(i, j, Ho, Wo, stride, (1, 1))

@@ -5,8 +5,8 @@ twins, a layer-by-layer summary and a registry by name.
     model = models.resnet18(num_classes=10)
     model = models.get_model("cifar_resnet56")
     print(models.summary(model, (3, 32, 32)))
-    for name, block in models.residual_blocks(model):
-        block.grad_shortcut, block.grad_branch     # after model.backward(...)
+    for name, block in models.residual_blocks(model):   # input to output
+        block.downsample                               # None: identity shortcut
 """
 from .block import ResidualBlock, conv1x1, conv3x3, residual_blocks
 from .cifar import (
@@ -53,6 +53,9 @@ from .resnet import (
     resnet50,
     resnet101,
     resnet152,
+    resnext50_32x4d,
+    resnext101_32x8d,
+    resnext101_64x4d,
     wide_resnet50_2,
     wide_resnet101_2,
 )
@@ -65,6 +68,7 @@ __all__ = [
     "FeatureNetwork", "ResNet", "CifarResNet",
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
     "wide_resnet50_2", "wide_resnet101_2",
+    "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
     "plain_resnet18", "plain_resnet34", "plain_resnet50", "plain_resnet101", "plain_resnet152",
     "preact_resnet18", "preact_resnet34", "preact_resnet50", "preact_resnet101", "preact_resnet152",
     "cifar_resnet", "cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56",

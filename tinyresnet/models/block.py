@@ -12,18 +12,19 @@ Backward reads the sum in reverse.  An addition hands its output gradient unchan
            \Big(\frac{\partial \mathcal{F}}{\partial x} + 1\Big)
            \qquad (s = \text{identity},\ \mathrm{out}' = \mathcal{F}(x) + x)
 
-and the "+1" is why gradients reach early layers of a deep ResNet undiminished.  After each
-backward a block keeps the two parts of its input gradient, ``grad_branch`` (through the branch)
-and ``grad_shortcut`` (through the shortcut), with ``grad_branch + grad_shortcut == dx``; they are
-what the gradient-flow tools plot.  Set ``keep_grad_split = False`` on a block (or the class) to
-free that memory during long training runs.
+and the "+1" is why gradients reach early layers of a deep ResNet undiminished.  Backward adds
+the part of dx that came through the branch to the part that came through the shortcut and keeps
+neither: the gradient-flow tools (``tinyresnet.viz``) record the two parts by instrumenting
+``branch_backward`` and ``shortcut_backward`` while they analyse a model.
 
-``skip = False`` builds the *plain* twin of a block: no shortcut at all, ``out = relu(F(x))``, and
-``grad_shortcut`` is zero.
+``skip = False`` builds the *plain* twin of a block: no shortcut at all, ``out = relu(F(x))``.
+
+The ReLU after the sum is ``self.relu``; torchvision's blocks call that same module inside the
+branch too.  A module's forward caches form a stack, so the backward below, which pops the
+post-sum ReLU first and the branch's afterwards, meets them in the right order.
 """
 from .. import functional as F
 from .. import nn
-from ..backend import get_array_module
 
 __all__ = ["conv3x3", "conv1x1", "ResidualBlock", "residual_blocks"]
 
@@ -49,21 +50,14 @@ class ResidualBlock(nn.Module):
     ----------
     skip : bool
         False for the plain twin: no shortcut, ``out = relu(branch(x))``.
-    grad_branch, grad_shortcut : array (N, C, H, W) or None
-        The two parts of the last backward's input gradient (None before the first backward).
-    keep_grad_split : bool
-        Keep ``grad_branch`` / ``grad_shortcut`` after backward (default True).
     """
 
     expansion = 1
     preact = False
-    keep_grad_split = True
 
     def __init__(self, skip=True):
         super().__init__()
         self.skip = bool(skip)
-        self.grad_branch = None
-        self.grad_shortcut = None
 
     def branch_forward(self, x):
         raise NotImplementedError(f"{type(self).__name__} does not implement branch_forward")
@@ -99,27 +93,15 @@ class ResidualBlock(nn.Module):
     def _sum_backward(self, d_sum):
         """Backward of ``branch(x) + shortcut(x)`` (or of ``branch(x)`` alone when plain)."""
         if not self.skip:
-            dx = self.branch_backward(d_sum)
-            self._keep_split(dx, None)
-            return dx
+            return self.branch_backward(d_sum)
         # BEGIN SOLUTION block_backward
         # The sum's gradient goes to both operands unchanged: d(a + b)/da = d(a + b)/db = 1.
         d_branch, d_shortcut = F.add_backward(d_sum, None)
         grad_branch = self.branch_backward(d_branch)
         grad_shortcut = self.shortcut_backward(d_shortcut)
-        self._keep_split(grad_branch, grad_shortcut)
         # x fed both paths, so its gradient is the sum of what came back along each of them.
         return grad_branch + grad_shortcut
         # END SOLUTION
-
-    def _keep_split(self, grad_branch, grad_shortcut):
-        """Keep the two parts of dx; a plain block (grad_shortcut None) gets an explicit zero."""
-        if self.keep_grad_split:
-            if grad_shortcut is None:
-                grad_shortcut = get_array_module(grad_branch).zeros_like(grad_branch)
-            self.grad_branch, self.grad_shortcut = grad_branch, grad_shortcut
-        else:
-            self.grad_branch = self.grad_shortcut = None
 
     def zero_init_residual(self):
         """Make the branch output zero at initialisation, so the block starts as its shortcut

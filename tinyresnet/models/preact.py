@@ -11,10 +11,9 @@ A network of these blocks has a stem without BN-ReLU and one final BN-ReLU befor
 
 Where the shortcut is a projection (stride or width change) it reads the pre-activated input
 ``relu1(bn1(x))``, shared with the branch, and is a bare 1x1 conv (``downsample.0``), as in the
-paper's code: the input of a projection is then normalised, like every conv's.  The gradient split
-``grad_branch + grad_shortcut == dx`` still holds: the shared BN-ReLU's backward is linear in the
-gradient it receives (for the statistics of this forward), so each part is taken through it
-separately.
+paper's code: the input of a projection is then normalised, like every conv's.  Backward adds the
+two gradients that reach the shared pre-activation and takes their sum once through ``relu1`` and
+``bn1``'s own backward (with any ``norm_layer``, affine or not).
 """
 from .. import functional as F
 from .. import nn
@@ -56,42 +55,19 @@ class _PreActBlock(ResidualBlock):
     def backward(self, dy):
         # BEGIN SOLUTION preact_block_backward
         if not self.skip:
-            dx = self._preact_backward(self.branch_backward(dy))
-            self._keep_split(dx, None)
-            return dx
+            return self._preact_backward(self.branch_backward(dy))
         # out = branch + shortcut: both receive dy unchanged (the "+1" of the identity path).
         d_branch, d_shortcut = F.add_backward(dy, None)
-        da_branch = self.branch_backward(d_branch)
+        da = self.branch_backward(d_branch)
         if self.downsample is None:
-            grad_branch = self._preact_backward(da_branch)
-            grad_shortcut = d_shortcut
-        else:
-            da_shortcut = self.downsample.backward(d_shortcut)
-            if not self.keep_grad_split:
-                self._keep_split(None, None)
-                return self._preact_backward(da_branch + da_shortcut)
-            grad_branch, grad_shortcut = self._preact_backward_split(da_branch, da_shortcut)
-        self._keep_split(grad_branch, grad_shortcut)
-        return grad_branch + grad_shortcut
+            return self._preact_backward(da) + d_shortcut
+        # The projection read a = relu1(bn1(x)) too: a's gradient is the sum of both uses.
+        return self._preact_backward(da + self.downsample.backward(d_shortcut))
         # END SOLUTION
 
     def _preact_backward(self, da):
+        """Backward of a = relu1(bn1(x)): dL/da -> dL/dx."""
         return self.bn1.backward(self.relu1.backward(da))
-
-    def _preact_backward_split(self, da_branch, da_shortcut):
-        """Both parts through the one shared relu1(bn1(.)): its backward is linear in the incoming
-        gradient, so the two results add up to the backward of the sum.  bn1's parameters get
-        the gradient of the sum, as from a single backward."""
-        mask, bn_cache = self.relu1._pop_cache(), self.bn1._pop_cache()
-        grad_branch, dgamma_b, dbeta_b = F.batchnorm2d_backward(
-            F.relu_backward(da_branch, mask), bn_cache
-        )
-        grad_shortcut, dgamma_s, dbeta_s = F.batchnorm2d_backward(
-            F.relu_backward(da_shortcut, mask), bn_cache
-        )
-        self.bn1.weight.accumulate(dgamma_b + dgamma_s)
-        self.bn1.bias.accumulate(dbeta_b + dbeta_s)
-        return grad_branch, grad_shortcut
 
     def zero_init_residual(self):
         """Start the block as the identity: the last conv's weights are set to 0 (zeroing the

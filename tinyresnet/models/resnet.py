@@ -13,9 +13,24 @@ between the residual branch and the shortcut (see ``block.py``).
 | 101   | Bottleneck, [3, 4, 23, 3]| 44,549,160 | 7.80 G (7.57 G)                     |
 | 152   | Bottleneck, [3, 8, 36, 3]| 60,192,808 | 11.51 G (11.28 G)                   |
 
-Differences from torchvision, none of which changes a parameter: each ReLU is its own module
-(a module keeps one forward cache, so the ReLU after the sum is ``relu`` and the branch's are
-``relu1``, ``relu2``); a block builds its own projection shortcut when it needs one;
+The same Bottleneck builds the rest of torchvision's family: Wide ResNets (Zagoruyko & Komodakis
+2016) double its inner width; ResNeXts (Xie et al. 2017) make its 3x3 convolution grouped,
+``groups`` paths ("cardinality") of ``width_per_group`` channels per 64 planes.
+
+| model            | layers         | groups x width | parameters  | multiply-adds at 224x224 |
+|------------------|----------------|----------------|-------------|--------------------------|
+| wide_resnet50_2  | [3, 4, 6, 3]   | 1 x 128        | 68,883,240  | 11.40 G                  |
+| wide_resnet101_2 | [3, 4, 23, 3]  | 1 x 128        | 126,886,696 | 22.75 G                  |
+| resnext50_32x4d  | [3, 4, 6, 3]   | 32 x 4         | 25,028,904  | 4.23 G                   |
+| resnext101_32x8d | [3, 4, 23, 3]  | 32 x 8         | 88,791,336  | 16.41 G                  |
+| resnext101_64x4d | [3, 4, 23, 3]  | 64 x 4         | 83,455,272  | 15.46 G                  |
+
+Every count and MAC figure above is ``summary``'s and equals torchvision's (tests/models).
+
+As in torchvision, a block has one ``relu`` module, called inside the branch and again after the
+sum (a module's forward caches form a stack, so its backward meets them in reverse order).
+Differences from torchvision, none of which changes a parameter: a block builds its own projection
+shortcut when it needs one;
 ``skip=False`` builds the plain twin; ``stride_in_1x1=True`` puts a bottleneck's stride on its
 first 1x1 convolution, as in the 2015 paper (torchvision, "ResNet v1.5", puts it on the 3x3).
 """
@@ -28,6 +43,7 @@ __all__ = [
     "BasicBlock", "Bottleneck", "ResNet",
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
     "wide_resnet50_2", "wide_resnet101_2",
+    "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
     "plain_resnet18", "plain_resnet34", "plain_resnet50", "plain_resnet101", "plain_resnet152",
 ]
 
@@ -64,10 +80,9 @@ class BasicBlock(ResidualBlock):
             downsample = projection(inplanes, planes, stride, norm_layer)
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = norm_layer(planes)
-        self.relu1 = nn.ReLU(inplace=True)
+        self.relu = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = norm_layer(planes)
-        self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
         self.stride = stride
 
@@ -79,7 +94,7 @@ class BasicBlock(ResidualBlock):
         # BEGIN SOLUTION basic_branch_forward
         out = self.conv1(x)
         out = self.bn1(out)
-        out = self.relu1(out)
+        out = self.relu(out)
         out = self.conv2(out)
         return self.bn2(out)
         # END SOLUTION
@@ -88,7 +103,7 @@ class BasicBlock(ResidualBlock):
         # BEGIN SOLUTION basic_branch_backward
         d = self.bn2.backward(d_branch)
         d = self.conv2.backward(d)
-        d = self.relu1.backward(d)
+        d = self.relu.backward(d)
         d = self.bn1.backward(d)
         return self.conv1.backward(d)
         # END SOLUTION
@@ -118,10 +133,8 @@ class Bottleneck(ResidualBlock):
         stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
         self.conv1 = conv1x1(inplanes, width, stride_1x1)
         self.bn1 = norm_layer(width)
-        self.relu1 = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(width, width, stride_3x3, groups, dilation)
         self.bn2 = norm_layer(width)
-        self.relu2 = nn.ReLU(inplace=True)
         self.conv3 = conv1x1(width, outplanes)
         self.bn3 = norm_layer(outplanes)
         self.relu = nn.ReLU(inplace=True)
@@ -133,15 +146,15 @@ class Bottleneck(ResidualBlock):
         return self.bn3
 
     def branch_forward(self, x):
-        out = self.relu1(self.bn1(self.conv1(x)))
-        out = self.relu2(self.bn2(self.conv2(out)))
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
         return self.bn3(self.conv3(out))
 
     def branch_backward(self, d_branch):
         # BEGIN SOLUTION bottleneck_branch_backward
         d = self.conv3.backward(self.bn3.backward(d_branch))
-        d = self.conv2.backward(self.bn2.backward(self.relu2.backward(d)))
-        return self.conv1.backward(self.bn1.backward(self.relu1.backward(d)))
+        d = self.conv2.backward(self.bn2.backward(self.relu.backward(d)))
+        return self.conv1.backward(self.bn1.backward(self.relu.backward(d)))
         # END SOLUTION
 
 
@@ -155,8 +168,9 @@ class ResNet(FeatureNetwork):
     layers : four ints, the number of blocks per stage
     num_classes : size of the fc output
     zero_init_residual : start every block as its shortcut (branch output zero)
-    groups, width_per_group : the bottleneck's inner width is planes * width_per_group / 64
-        (128 for the wide ResNets); groups must be 1 (grouped conv is not implemented)
+    groups, width_per_group : the bottleneck's 3x3 convolution has ``groups`` groups and inner
+        width ``planes * width_per_group / 64 * groups`` (128 for the wide ResNets; ResNeXt
+        32x4d is groups=32, width_per_group=4)
     replace_stride_with_dilation : three bools for layer2..layer4: keep the resolution and dilate
         instead (output stride 8 or 16 for segmentation backbones)
     norm_layer : the normalisation class (default BatchNorm2d)
@@ -299,6 +313,27 @@ def wide_resnet50_2(**kwargs):
 def wide_resnet101_2(**kwargs):
     """Wide ResNet-101-2: bottleneck inner width doubled; 126.9M parameters."""
     kwargs.setdefault("width_per_group", 128)
+    return ResNet(Bottleneck, [3, 4, 23, 3], **kwargs)
+
+
+def resnext50_32x4d(**kwargs):
+    """ResNeXt-50 32x4d: ResNet-50 with 32 groups of 4 channels per 64 planes; 25.0M parameters."""
+    kwargs.setdefault("groups", 32)
+    kwargs.setdefault("width_per_group", 4)
+    return ResNet(Bottleneck, [3, 4, 6, 3], **kwargs)
+
+
+def resnext101_32x8d(**kwargs):
+    """ResNeXt-101 32x8d: 32 groups of 8 channels per 64 planes; 88.8M parameters."""
+    kwargs.setdefault("groups", 32)
+    kwargs.setdefault("width_per_group", 8)
+    return ResNet(Bottleneck, [3, 4, 23, 3], **kwargs)
+
+
+def resnext101_64x4d(**kwargs):
+    """ResNeXt-101 64x4d: 64 groups of 4 channels per 64 planes; 83.5M parameters."""
+    kwargs.setdefault("groups", 64)
+    kwargs.setdefault("width_per_group", 4)
     return ResNet(Bottleneck, [3, 4, 23, 3], **kwargs)
 
 

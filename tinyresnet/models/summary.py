@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from .. import functional as F
 from .. import nn
 from ..backend import get_array_module
+from ..functional._validate import pair
+from ..functional.pool import _ceil_output_size
 from .shortcut import ShortcutA
 
 __all__ = ["LayerSummary", "ModelSummary", "summary"]
@@ -94,10 +96,16 @@ def _conv(m, shape):
             f"shape (N, {m.in_channels}, H, W), "
             f"got shape {shape}"
         )
-    Ho, Wo = F.conv_output_shape(shape, m.kernel_size, m.stride, m.padding, m.dilation, "conv2d")
+    if isinstance(m.padding, str):  # "same" keeps the size (stride 1), "valid" pads nothing
+        Ho, Wo = shape[2:] if m.padding == "same" else F.conv_output_shape(
+            shape, m.kernel_size, m.stride, 0, m.dilation, "conv2d")
+    else:
+        Ho, Wo = F.conv_output_shape(shape, m.kernel_size, m.stride, m.padding, m.dilation,
+                                     "conv2d")
     kh, kw = m.kernel_size
     N = shape[0]
-    return (N, m.out_channels, Ho, Wo), N * m.out_channels * Ho * Wo * m.in_channels * kh * kw
+    fan_in = m.in_channels // m.groups * kh * kw  # an output sees only its group's channels
+    return (N, m.out_channels, Ho, Wo), N * m.out_channels * Ho * Wo * fan_in
 
 
 def _pool(m, shape):
@@ -105,13 +113,16 @@ def _pool(m, shape):
     if len(shape) != 4:
         raise ValueError(f"pool2d: expected a 4-D input (N, C, H, W), got shape {shape}")
     Ho, Wo = F.conv_output_shape(shape, m.kernel_size, m.stride, m.padding, dilation, "pool2d")
+    if getattr(m, "ceil_mode", False):
+        geometry = [pair(v, "", "pool2d") for v in (m.kernel_size, m.stride, m.padding, dilation)]
+        Ho, Wo = (_ceil_output_size(*args) for args in zip(shape[2:], *geometry))
     return shape[:2] + (Ho, Wo), 0
 
 
-def _global_pool(m, shape):
+def _adaptive_pool(m, shape):
     if len(shape) != 4:
-        raise ValueError(f"global_avgpool2d: expected a 4-D input (N, C, H, W), got shape {shape}")
-    return shape[:2] + (1, 1), 0
+        raise ValueError(f"adaptive pool2d: expected a 4-D input (N, C, H, W), got shape {shape}")
+    return shape[:2] + tuple(s if o is None else o for o, s in zip(m.output_size, shape[2:])), 0
 
 
 def _flatten(m, shape):
@@ -136,7 +147,8 @@ def _shortcut_a(m, shape):
 _SHAPE_RULES = {
     nn.Conv2d: _conv, nn.BatchNorm2d: _batchnorm, nn.ReLU: _same, nn.Identity: _same,
     nn.Dropout: _same, nn.MaxPool2d: _pool, nn.AvgPool2d: _pool,
-    nn.AdaptiveAvgPool2d: _global_pool, nn.Flatten: _flatten, nn.Linear: _linear,
+    nn.AdaptiveAvgPool2d: _adaptive_pool, nn.AdaptiveMaxPool2d: _adaptive_pool,
+    nn.Flatten: _flatten, nn.Linear: _linear,
     ShortcutA: _shortcut_a,
 }
 

@@ -29,10 +29,14 @@ class Sequential(Module):
         return dy
 
     def __getitem__(self, index):
-        items = list(self._modules.values())
+        """A child by position, or for a slice a Sequential of those children under their own keys
+        (``seq[1:]`` holds "1", "2", ...), as torch.  The children keep their qualified names."""
         if isinstance(index, slice):
-            return Sequential(*items[index])
-        return items[index]
+            part = Sequential()
+            # Straight into _modules: registering by assignment would rename the children.
+            part._modules.update(list(self._modules.items())[index])
+            return part
+        return list(self._modules.values())[index]
 
     def __len__(self):
         return len(self._modules)

@@ -5,7 +5,8 @@ import numpy as np
 
 from .. import functional as F
 from ..backend import default_dtype
-from ..functional._validate import check_window_args
+from ..functional._validate import check_window_args, pair
+from ..functional.conv_padding import resolve_padding
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -16,22 +17,36 @@ __all__ = ["Conv2d"]
 class Conv2d(Module):
     """2-D convolution, torch.nn.Conv2d's arguments and initialisation.
 
-    weight (out_channels, in_channels, kh, kw), bias (out_channels,) or None.  Initialised with
-    kaiming_uniform_(a=sqrt(5)) and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as PyTorch does.
+    weight (out_channels, in_channels / groups, kh, kw), bias (out_channels,) or None.  Initialised
+    with kaiming_uniform_(a=sqrt(5)) and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as PyTorch does.
+    ``padding`` is an int, a pair, or "same" / "valid" (stride 1; an even kernel gets its extra
+    padding on the bottom/right, as PyTorch).  ``groups`` splits the channels into that many
+    independent convolutions (both channel counts must divide by it; ValueError otherwise).
     Input (N, in_channels, H, W) -> output (N, out_channels, Ho, Wo).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, dtype=None):
         super().__init__()
-        if groups != 1:
-            raise NotImplementedError("Conv2d: groups other than 1 are not supported yet")
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding, self.dilation = check_window_args(
-            kernel_size, stride, padding, dilation, "Conv2d"
+        if not isinstance(groups, (int, np.integer)) or groups < 1:
+            raise ValueError(f"Conv2d: groups must be a positive integer, got {groups!r}")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must be "
+                f"divisible by groups ({groups})"
+            )
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, int(groups)
+        self.kernel_size, self.stride, _, self.dilation = check_window_args(
+            kernel_size, stride, 0 if isinstance(padding, str) else padding, dilation, "Conv2d"
         )
+        if isinstance(padding, str):
+            resolve_padding(padding, self.kernel_size, self.stride, self.dilation, "Conv2d")
+            self.padding = padding
+        else:
+            self.padding = pair(padding, "padding", "Conv2d")
         dtype = dtype or default_dtype()
-        self.weight = Parameter(np.empty((out_channels, in_channels) + self.kernel_size, dtype=dtype))
+        self.weight = Parameter(np.empty((out_channels, in_channels // self.groups)
+                                         + self.kernel_size, dtype=dtype))
         self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
         self.reset_parameters()
 
@@ -43,7 +58,11 @@ class Conv2d(Module):
 
     def forward(self, x):
         b = self.bias.data if self.bias is not None else None
-        y, cache = F.conv2d_forward(x, self.weight.data, b, self.stride, self.padding, self.dilation)
+        # groups only when grouped: an ungrouped layer runs on any conv2d_forward(x, w, b,
+        # stride, padding, dilation), an assignment's or a mutation's included
+        options = {"groups": self.groups} if self.groups != 1 else {}
+        y, cache = F.conv2d_forward(x, self.weight.data, b, self.stride, self.padding,
+                                    self.dilation, **options)
         self._save(cache)
         return y
 
@@ -57,9 +76,11 @@ class Conv2d(Module):
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0, 0):
-            s += f", padding={self.padding}"
+            s += f", padding={self.padding!r}"
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
         return s

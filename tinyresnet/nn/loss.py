@@ -1,4 +1,5 @@
-"""CrossEntropyLoss: softmax cross-entropy over logits, mean-reduced."""
+"""CrossEntropyLoss: softmax cross-entropy over logits, with PyTorch's reduction and
+ignore_index."""
 from .. import functional as F
 from .module import Module
 
@@ -6,20 +7,41 @@ __all__ = ["CrossEntropyLoss"]
 
 
 class CrossEntropyLoss(Module):
-    """``loss = loss_fn(logits, labels)`` returns a Python float; ``loss_fn.backward()`` returns
-    d(mean loss)/d(logits), of the logits' shape and dtype."""
+    """``loss = loss_fn(logits, labels)`` returns a Python float (an array (N,) for
+    ``reduction="none"``); ``loss_fn.backward()`` returns d(loss)/d(logits), of the logits' shape
+    and dtype.
 
-    def __init__(self, label_smoothing=0.0):
+    label_smoothing : float in [0, 1]
+    reduction : "mean" (default; over the samples not ignored), "sum" or "none"
+    ignore_index : samples with this label cost nothing and get no gradient (default -100)
+    """
+
+    def __init__(self, label_smoothing=0.0, reduction="mean", ignore_index=-100):
         super().__init__()
-        self.label_smoothing = label_smoothing
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(
+                f"CrossEntropyLoss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}"
+            )
+        self.label_smoothing, self.reduction, self.ignore_index = (
+            label_smoothing, reduction, ignore_index
+        )
 
     def forward(self, logits, labels):
-        loss, cache = F.softmax_cross_entropy_forward(logits, labels, self.label_smoothing)
+        loss, cache = F.cross_entropy_forward(logits, labels, self.label_smoothing,
+                                              self.reduction, self.ignore_index)
         self._save(cache)
-        return float(loss)
+        return loss if self.reduction == "none" else float(loss)
 
     def backward(self, dloss=1.0):
-        return F.softmax_cross_entropy_backward(dloss, self._pop_cache())
+        """dloss: a number, or for reduction="none" a number or an array (N,)."""
+        return F.cross_entropy_backward(dloss, self._pop_cache())
 
     def extra_repr(self):
-        return f"label_smoothing={self.label_smoothing}" if self.label_smoothing else ""
+        settings = []
+        if self.label_smoothing:
+            settings.append(f"label_smoothing={self.label_smoothing}")
+        if self.reduction != "mean":
+            settings.append(f"reduction={self.reduction!r}")
+        if self.ignore_index != -100:
+            settings.append(f"ignore_index={self.ignore_index}")
+        return ", ".join(settings)

@@ -2,11 +2,17 @@
 
 A module's ``forward`` computes its output and keeps what its ``backward`` will need (the caches of
 the functional ops it calls); ``backward(dy)`` adds the parameter gradients into ``p.grad`` and
-returns dL/dinput.  Children, parameters and buffers are registered by attribute assignment, as in
-PyTorch, so ``named_parameters`` and ``state_dict`` produce PyTorch's key names
-("layer1.0.conv1.weight").
+returns dL/dinput.  A module may be called several times in one forward (torchvision's
+``BasicBlock`` uses one ``relu`` twice): its caches form a stack and each backward pops the latest,
+so backward, which runs the forward in reverse, meets them in the right order.  A call from outside
+any module's forward starts a new pass: the caches an earlier pass left without a backward are
+dropped, as PyTorch frees the graph of an output nobody keeps.  (So a module called twice at the
+top level, outside any forward, keeps only its last call: put such steps in a module's forward.)
+
+Children, parameters and buffers are registered by attribute assignment, as in PyTorch, so
+``named_parameters`` and ``state_dict`` produce PyTorch's key names ("layer1.0.conv1.weight").
 """
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from contextlib import contextmanager
 
 import numpy as np
@@ -19,6 +25,18 @@ __all__ = ["Module", "no_grad", "is_grad_enabled", "set_check_finite"]
 
 _grad_enabled = True
 _check_finite_inputs = False
+_call_depth = 0  # how many Module.__call__ are running: 0 means a call starts a new forward pass
+
+
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns, as torch.nn.Module's: two lists of keys."""
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
 
 
 @contextmanager
@@ -51,7 +69,7 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_qualname", "")
         object.__setattr__(self, "training", True)
-        object.__setattr__(self, "_cache", None)
+        object.__setattr__(self, "_caches", [])
 
     # ---- registration -------------------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -120,6 +138,10 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
     def __call__(self, *args, **kwargs):
+        global _call_depth
+        if _call_depth == 0:
+            self._clear_caches()
+        _call_depth += 1
         try:
             if _check_finite_inputs:
                 for i, a in enumerate(args):
@@ -128,61 +150,93 @@ class Module:
             return self.forward(*args, **kwargs)
         except (ValueError, TypeError) as e:
             # Name the layer where bad input was caught; outer modules leave the message alone.
+            # Chained, so the traceback still shows the line (often the user's) that failed.
             if type(e) in (ValueError, TypeError) and not getattr(e, "_tinyresnet_named", False):
                 err = type(e)(f"{self._describe()}: {e}")
                 err._tinyresnet_named = True
-                raise err from None
+                raise err from e
             raise
+        finally:
+            _call_depth -= 1
 
     def _save(self, cache):
-        """Keep a forward cache for backward, unless inside no_grad()."""
-        object.__setattr__(self, "_cache", cache if _grad_enabled else None)
+        """Push a forward cache for backward, unless inside no_grad()."""
+        if _grad_enabled:
+            self._caches.append(cache)
 
     def _pop_cache(self):
-        """Hand the forward cache to backward once and release it (memory, as PyTorch frees its graph)."""
-        cache = self._cache
-        if cache is None:
+        """Hand the latest forward cache to backward once and release it (memory, as PyTorch frees
+        its graph); a module called twice in a forward is backpropagated last call first."""
+        if not self._caches:
             raise RuntimeError(
                 f"{self._describe()}: backward called without a forward to match "
                 f"(run forward first, outside no_grad(), and call backward once per forward)"
             )
-        object.__setattr__(self, "_cache", None)
-        return cache
+        return self._caches.pop()
+
+    def _clear_caches(self):
+        """Drop every forward cache of this module and its descendants (no backward will follow)."""
+        for m in self.modules():
+            m._caches.clear()
 
     # ---- traversal ----------------------------------------------------------------------------
-    def named_modules(self, prefix=""):
-        """Yield (qualified name, module) for self and every descendant, depth first."""
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """Yield (qualified name, module) for self and every descendant, depth first.
+
+        A module reachable along two paths (shared by two parents) is listed once, under its first
+        name, unless ``remove_duplicate=False``; as torch.nn.Module.named_modules.
+        """
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, child in self._modules.items():
             if child is not None:
-                yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+                yield from child.named_modules(
+                    memo, f"{prefix}.{name}" if prefix else name, remove_duplicate
+                )
 
     def modules(self):
         for _, m in self.named_modules():
             yield m
 
     def named_children(self):
-        yield from ((n, m) for n, m in self._modules.items() if m is not None)
+        """Yield (name, child) for the direct children, each module once (as torch)."""
+        seen = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
 
     def children(self):
         for _, m in self.named_children():
             yield m
 
-    def named_parameters(self, prefix=""):
-        """Yield (qualified name, Parameter), PyTorch's names and order."""
-        for mod_name, m in self.named_modules(prefix):
-            for name, p in m._parameters.items():
-                if p is not None:
-                    yield (f"{mod_name}.{name}" if mod_name else name), p
+    def _named_members(self, store, prefix, recurse, remove_duplicate):
+        seen = set()
+        owners = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse
+                  else [(prefix, self)])
+        for mod_name, m in owners:
+            for name, v in getattr(m, store).items():
+                if v is None or (remove_duplicate and id(v) in seen):
+                    continue
+                seen.add(id(v))
+                yield (f"{mod_name}.{name}" if mod_name else name), v
 
-    def parameters(self):
-        return [p for _, p in self.named_parameters()]
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        """Yield (qualified name, Parameter), PyTorch's names and order; a shared module or
+        parameter is listed once (its first name), so an optimizer sees each parameter once."""
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
-    def named_buffers(self, prefix=""):
-        for mod_name, m in self.named_modules(prefix):
-            for name, b in m._buffers.items():
-                if b is not None:
-                    yield (f"{mod_name}.{name}" if mod_name else name), b
+    def parameters(self, recurse=True):
+        return [p for _, p in self.named_parameters(recurse=recurse)]
+
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        """Yield (qualified name, array) for every buffer, each once, as named_parameters."""
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def apply(self, fn):
         """Call fn on every descendant and self (children first), as torch.nn.Module.apply."""
@@ -212,11 +266,12 @@ class Module:
     def state_dict(self):
         """name -> array for every parameter and buffer, in PyTorch's order and with its keys.
 
-        The arrays are the live ones (no copy), as in PyTorch; copy them if you mean to keep them
-        while training goes on.
+        The arrays are the live ones (no copy), as in PyTorch: training and ``load_state_dict``
+        write into them, so copy them if you mean to keep the values.  A module shared by two
+        parents appears under both names, as in PyTorch (``named_parameters`` lists it once).
         """
         sd = OrderedDict()
-        for mod_name, m in self.named_modules():
+        for mod_name, m in self.named_modules(remove_duplicate=False):
             pre = f"{mod_name}." if mod_name else ""
             for name, p in m._parameters.items():
                 if p is not None:
@@ -229,8 +284,12 @@ class Module:
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays into the parameters and buffers, checking names and shapes first.
 
-        Nothing is changed unless the whole dict fits.  With ``strict`` every key must match;
-        the error names the first missing, unexpected or mismatched key and the expected shape.
+        The values are written into the existing arrays (cast to their dtype, on their device), so
+        arrays taken from ``state_dict()`` earlier see them, as in PyTorch.  Nothing is changed
+        unless the whole dict fits.  With ``strict`` every key must match; the ValueError names
+        the first missing, unexpected or mismatched key and the expected shape.
+
+        Returns ``_IncompatibleKeys(missing_keys, unexpected_keys)``, a named tuple, as PyTorch.
         """
         own = self.state_dict()
         missing = [k for k in own if k not in state_dict]
@@ -256,15 +315,10 @@ class Module:
                 f"{self._describe()}.load_state_dict: the state dict does not fit this model "
                 f"(another architecture?): {'; '.join(problems)} [{counts}]"
             )
-        for mod_name, m in self.named_modules():
-            pre = f"{mod_name}." if mod_name else ""
-            for name, p in m._parameters.items():
-                if p is not None and pre + name in state_dict:
-                    p.data = _like(state_dict[pre + name], p.data)
-            for name, b in list(m._buffers.items()):
-                if b is not None and pre + name in state_dict:
-                    m._buffers[name] = _like(state_dict[pre + name], b)
-        return missing, unexpected
+        for key, target in own.items():
+            if key in state_dict:
+                _copy_into(target, state_dict[key])
+        return _IncompatibleKeys(missing, unexpected)
 
     # ---- device and dtype ---------------------------------------------------------------------
     def to(self, device_or_dtype):
@@ -283,7 +337,7 @@ class Module:
             for name, b in list(m._buffers.items()):
                 if b is not None:
                     m._buffers[name] = convert(b)
-            object.__setattr__(m, "_cache", None)
+            m._caches.clear()
         return self
 
     def double(self):
@@ -307,8 +361,8 @@ class Module:
         return head + "\n" + "\n".join(lines) + "\n)"
 
 
-def _like(value, reference):
-    """value as an array of reference's dtype, on reference's device (always a fresh copy)."""
-    xp = get_array_module(reference)
+def _copy_into(target, value):
+    """Write value into the array target, cast to its dtype, on its device (NumPy or CuPy)."""
+    xp = get_array_module(target)
     value = value.get() if type(value).__module__.startswith("cupy") else value
-    return xp.array(np.asarray(value), dtype=reference.dtype)
+    target[...] = xp.asarray(np.asarray(value), dtype=target.dtype)

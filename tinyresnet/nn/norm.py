@@ -43,7 +43,7 @@ class BatchNorm2d(Module):
             self.eps,
         )
         if tracking:  # counted once the batch is accepted: a rejected input changes no state
-            self.num_batches_tracked = self.num_batches_tracked + 1
+            self.num_batches_tracked += 1  # in place: an array taken from state_dict() stays live
         self._save(cache)
         return y
 

@@ -47,7 +47,7 @@ class SyncBatchNorm(BatchNorm2d):
             self.comm,
         )
         if tracking:
-            self.num_batches_tracked = self.num_batches_tracked + 1
+            self.num_batches_tracked += 1  # in place, as BatchNorm2d: state_dict arrays stay live
         self._save(("sync", cache))
         return y
 

@@ -8,18 +8,22 @@ from . import lr_scheduler
 from .adam import Adam, AdamW
 from .lr_scheduler import (
     CosineAnnealingLR,
+    ExponentialLR,
     LambdaLR,
     LinearLR,
     LRScheduler,
     MultiStepLR,
+    OneCycleLR,
+    ReduceLROnPlateau,
     SequentialLR,
     StepLR,
 )
-from .optimizer import Optimizer
+from .optimizer import Optimizer, flatten_state_dict, unflatten_state_dict
 from .sgd import SGD
 
 __all__ = [
-    "Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler",
-    "LRScheduler", "StepLR", "MultiStepLR", "CosineAnnealingLR", "LinearLR", "LambdaLR",
-    "SequentialLR",
+    "Optimizer", "flatten_state_dict", "unflatten_state_dict", "SGD", "Adam", "AdamW",
+    "lr_scheduler",
+    "LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR",
+    "LambdaLR", "SequentialLR", "OneCycleLR", "ReduceLROnPlateau",
 ]

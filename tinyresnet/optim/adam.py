@@ -32,6 +32,7 @@ class Adam(Optimizer):
     """
 
     _decoupled_weight_decay = False
+    _torch_switches = {"decoupled_weight_decay": False}
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
@@ -47,6 +48,7 @@ class Adam(Optimizer):
             raise ValueError(f"{name}: eps must be >= 0, got {group['eps']}")
 
     def _update(self, p, grad, state, group):
+        # BEGIN SOLUTION adam_update
         lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
         if "step" not in state:
             xp = get_array_module(p.data)
@@ -68,12 +70,14 @@ class Adam(Optimizer):
         step_size = lr / (1 - beta1**step)
         denom = exp_avg_sq**0.5 / bias_correction2_sqrt + group["eps"]
         p.data -= step_size * (exp_avg / denom)
+        # END SOLUTION
 
 
 class AdamW(Adam):
     """AdamW as ``torch.optim.AdamW``: Adam with decoupled weight decay (default 1e-2)."""
 
     _decoupled_weight_decay = True
+    _torch_switches = {"decoupled_weight_decay": True}
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)

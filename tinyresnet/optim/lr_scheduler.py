@@ -1,5 +1,6 @@
-"""Learning-rate schedules: StepLR, MultiStepLR, CosineAnnealingLR, LinearLR (warm-up), LambdaLR,
-SequentialLR (warm-up followed by another schedule).
+"""Learning-rate schedules: StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR
+(warm-up), LambdaLR, SequentialLR (warm-up followed by another schedule), OneCycleLR (one_cycle.py)
+and ReduceLROnPlateau (plateau.py).
 
 Semantics follow ``torch.optim.lr_scheduler``: building a scheduler sets the optimizer's lr for
 epoch 0 and records each group's ``initial_lr`` (so a second scheduler on the same optimizer
@@ -13,9 +14,11 @@ Every schedule here is computed in closed form from ``base_lr`` and ``last_epoch
 lr exactly and the values equal torch's up to float rounding (checked in the tests).  Unlike
 torch's chained form, an lr set by hand between steps is overwritten by the next ``step()``.
 
-``state_dict()`` is a flat ``{str: number or array}`` dict, storable in an ``.npz``:
-``last_epoch``, ``base_lrs``, ``last_lr`` and the schedule's hyper-parameters (``milestones`` as
-an int array; SequentialLR adds ``schedulers.<k>.<key>`` for each child).
+``state_dict()`` is PyTorch's layout, the scheduler's attributes by name: ``last_epoch``,
+``base_lrs`` and ``_last_lr`` (lists, one entry per param group) and the schedule's
+hyper-parameters (``milestones`` a list; SequentialLR adds ``schedulers.<k>.<key>`` for each
+child).  Numbers and lists of numbers only, so ``numpy.savez`` stores it as it is; checkpoints
+written before the rename of ``last_lr`` to ``_last_lr`` load too.
 """
 import math
 from bisect import bisect_right
@@ -25,8 +28,8 @@ import numpy as np
 from .optimizer import Optimizer, _plain
 
 __all__ = [
-    "LRScheduler", "StepLR", "MultiStepLR", "CosineAnnealingLR", "LinearLR", "LambdaLR",
-    "SequentialLR",
+    "LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR",
+    "LambdaLR", "SequentialLR",
 ]
 
 
@@ -67,15 +70,15 @@ class LRScheduler:
         return list(self._last_lr)
 
     def state_dict(self):
-        """A flat dict of numbers and arrays (format: module docstring)."""
+        """A flat dict of numbers and lists (format: module docstring)."""
         out = {
             "last_epoch": self.last_epoch,
-            "base_lrs": np.asarray(self.base_lrs, dtype=np.float64),
-            "last_lr": np.asarray(self._last_lr, dtype=np.float64),
+            "base_lrs": list(self.base_lrs),
+            "_last_lr": list(self._last_lr),
         }
         for key in self._hyperparameters:
             value = getattr(self, key)
-            out[key] = np.asarray(value, dtype=np.int64) if isinstance(value, list) else value
+            out[key] = list(value) if isinstance(value, list) else value
         return out
 
     def load_state_dict(self, state_dict):
@@ -85,7 +88,9 @@ class LRScheduler:
         PyTorch.
         """
         name = type(self).__name__
-        expected = {"last_epoch", "base_lrs", "last_lr", *self._hyperparameters}
+        if "last_lr" in state_dict:  # the name before PyTorch's
+            state_dict = {("_last_lr" if k == "last_lr" else k): v for k, v in state_dict.items()}
+        expected = {"last_epoch", "base_lrs", "_last_lr", *self._hyperparameters}
         if set(state_dict) != expected:
             raise ValueError(
                 f"{name}.load_state_dict: expected keys {sorted(expected)}, "
@@ -102,7 +107,7 @@ class LRScheduler:
             setattr(self, key, list(value) if isinstance(value, tuple) else value)
         self.last_epoch = int(_plain(state_dict["last_epoch"]))
         self.base_lrs = base_lrs
-        self._last_lr = list(_as_tuple(state_dict["last_lr"]))
+        self._last_lr = list(_as_tuple(state_dict["_last_lr"]))
 
     def __repr__(self):
         settings = ", ".join(f"{k}={getattr(self, k)}" for k in self._hyperparameters)
@@ -151,6 +156,24 @@ class MultiStepLR(LRScheduler):
 
     def _lr_at(self, base_lr, epoch):
         return base_lr * self.gamma ** bisect_right(self.milestones, epoch)
+
+
+class ExponentialLR(LRScheduler):
+    r"""Multiply the lr by ``gamma`` every epoch.
+
+    .. math:: \eta_t = \eta_0\,\gamma^t
+    """
+
+    _hyperparameters = ("gamma",)
+
+    def __init__(self, optimizer, gamma):
+        if not gamma > 0:
+            raise ValueError(f"ExponentialLR: gamma must be > 0, got {gamma!r}")
+        self.gamma = gamma
+        super().__init__(optimizer)
+
+    def _lr_at(self, base_lr, epoch):
+        return base_lr * self.gamma**epoch
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -257,9 +280,9 @@ class SequentialLR(LRScheduler):
     def state_dict(self):
         out = {
             "last_epoch": self.last_epoch,
-            "base_lrs": np.asarray(self.base_lrs, dtype=np.float64),
-            "last_lr": np.asarray(self._last_lr, dtype=np.float64),
-            "milestones": np.asarray(self.milestones, dtype=np.int64),
+            "base_lrs": list(self.base_lrs),
+            "_last_lr": list(self._last_lr),
+            "milestones": list(self.milestones),
         }
         for k, scheduler in enumerate(self._schedulers):
             out.update({f"schedulers.{k}.{key}": v for key, v in scheduler.state_dict().items()})
@@ -289,3 +312,11 @@ class SequentialLR(LRScheduler):
             )
         self.milestones = [int(m) for m in milestones]
         super().load_state_dict(own)
+
+
+# The two schedules with files of their own, importable from here as from torch's lr_scheduler
+# (imported last: they subclass LRScheduler).
+from .one_cycle import OneCycleLR  # noqa: E402
+from .plateau import ReduceLROnPlateau  # noqa: E402
+
+__all__ += ["OneCycleLR", "ReduceLROnPlateau"]

@@ -8,33 +8,88 @@ parameter's dtype.
 
 State dict format
 -----------------
-``state_dict()`` returns a flat ``{str: array or number}`` dict that ``numpy.savez`` stores as it
-is, without pickle (every value becomes an array, and ``load_state_dict`` turns 0-d arrays back
-into numbers)::
+``state_dict()`` has PyTorch's layout (``torch.optim.Optimizer.state_dict``)::
 
-    "param_groups.0.params"     int64 array: the global indices of the group's parameters
-    "param_groups.0.lr"         0.1           (every other hyper-parameter the same way;
-    "param_groups.0.betas"      [0.9, 0.999]   tuples become 1-d float arrays)
-    "state.3.momentum_buffer"   array shaped like parameter 3, on the CPU
-    "state.3.step"              10            (Adam's per-parameter step count)
+    {"state": {0: {"momentum_buffer": array}, ...},   # by global parameter index; Adam's
+                                                      # {"step": 10, "exp_avg": ..., ...}
+     "param_groups": [{"lr": 0.1, "momentum": 0.9, ..., "params": [0, 1, 2]}, ...]}
 
-Parameters without a gradient yet have no ``state.<i>.*`` entries, as in PyTorch.
+Arrays are CPU copies; numbers stay Python numbers, tuples (``betas``) tuples.  Parameters without
+a gradient yet have no entry in ``state``, as in PyTorch.  ``train.save_checkpoint`` stores it
+without pickle; ``flatten_state_dict`` turns it into the flat ``{"state.3.momentum_buffer": array,
+"param_groups.0.lr": 0.1, ...}`` dict that ``numpy.savez`` takes as it is, the format of
+checkpoints before this layout.  ``load_state_dict`` reads either, and a PyTorch optimizer's own
+state dict (tensors included) as long as its hyper-parameters are ones this optimizer has (PyTorch's
+switches such as ``foreach`` or ``maximize=False`` that do not change the update are skipped).
 """
 import numpy as np
 
 from ..backend import device_of, get_array_module, to_device, to_numpy
 from ..nn.parameter import Parameter
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "flatten_state_dict", "unflatten_state_dict"]
+
+# Keys a scheduler adds to a param group (torch's names): kept, saved and restored with it.
+SCHEDULER_KEYS = {"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"}
+# torch.optim switches that select an implementation, not an update, with the value under which
+# torch's update is ours; a state dict from torch holding them loads.
+_TORCH_SWITCHES = {"foreach": None, "differentiable": False, "fused": None, "capturable": False,
+                   "maximize": False, "amsgrad": False}
 
 
 def _plain(value):
     """A value read back from an .npz (0-d or 1-d array) as the Python number or tuple it was."""
+    if hasattr(value, "detach"):  # a torch tensor (PyTorch's own state dicts)
+        value = value.detach().cpu().numpy()
     if isinstance(value, np.ndarray):
         return value.item() if value.ndim == 0 else tuple(value.tolist())
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def flatten_state_dict(state_dict):
+    """PyTorch's nested layout -> a flat ``{str: array or number}`` dict for ``numpy.savez``.
+
+    Keys ``"param_groups.<g>.<name>"`` (``params`` an int64 array, tuples 1-d float arrays) and
+    ``"state.<i>.<name>"``.
+    """
+    out = {}
+    for g, group in enumerate(state_dict["param_groups"]):
+        for key, value in group.items():
+            if key == "params":
+                value = np.asarray(value, dtype=np.int64)
+            elif isinstance(value, tuple):
+                value = np.asarray(value, dtype=np.float64)
+            out[f"param_groups.{g}.{key}"] = value
+    for i, buffers in state_dict["state"].items():
+        for key, value in buffers.items():
+            out[f"state.{i}.{key}"] = value
+    return out
+
+
+def unflatten_state_dict(flat, owner="Optimizer"):
+    """The inverse of :func:`flatten_state_dict` (values as read from an .npz are accepted)."""
+    groups, state = {}, {}
+    for key, value in flat.items():
+        kind, _, rest = key.partition(".")
+        number, _, field = rest.partition(".")
+        if kind not in ("param_groups", "state") or not number.isdigit() or not field:
+            raise ValueError(
+                f"{owner}.load_state_dict: unexpected key {key!r}; expected "
+                "'param_groups.<g>.<name>' or 'state.<i>.<name>' (or PyTorch's layout, a dict "
+                "with 'state' and 'param_groups')"
+            )
+        (groups if kind == "param_groups" else state).setdefault(int(number), {})[field] = value
+    param_groups = []
+    for g in sorted(groups):
+        group = dict(groups[g])
+        group["params"] = [int(i) for i in np.asarray(group.get("params", ())).reshape(-1)]
+        param_groups.append(group)
+    if sorted(groups) != list(range(len(groups))):
+        raise ValueError(f"{owner}.load_state_dict: param groups {sorted(groups)} are not numbered "
+                         "0, 1, ...")
+    return {"state": state, "param_groups": param_groups}
 
 
 class Optimizer:
@@ -46,6 +101,9 @@ class Optimizer:
         whose keys override the defaults for their parameters)
     defaults : dict of hyper-parameters (``lr`` among them)
     """
+
+    # PyTorch switches of this optimizer's torch twin at the value under which its update is ours
+    _torch_switches = {}
 
     def __init__(self, params, defaults):
         name = type(self).__name__
@@ -65,7 +123,7 @@ class Optimizer:
         for group in groups:
             if not isinstance(group, dict) or "params" not in group:
                 raise TypeError(f"{name}: param groups must be dicts with a 'params' list")
-            unknown = set(group) - set(defaults) - {"params", "initial_lr"}
+            unknown = set(group) - set(defaults) - {"params"} - SCHEDULER_KEYS
             if unknown:
                 raise ValueError(
                     f"{name}: unknown hyper-parameter(s) {sorted(unknown)} in a param group; "
@@ -140,59 +198,54 @@ class Optimizer:
 
     # ---- state --------------------------------------------------------------------------------
     def state_dict(self):
-        """The optimizer's hyper-parameters and buffers as a flat dict (format: module docstring).
+        """``{"state": {index: {name: buffer}}, "param_groups": [{..., "params": [indices]}]}``,
+        PyTorch's layout (module docstring).
 
         Arrays are copies on the CPU, so later steps do not change a saved state dict.
         """
-        out = {}
-        index = 0
-        for g, group in enumerate(self.param_groups):
-            count = len(group["params"])
-            out[f"param_groups.{g}.params"] = np.arange(index, index + count, dtype=np.int64)
-            index += count
-            for key, value in group.items():
-                if key != "params":
-                    out[f"param_groups.{g}.{key}"] = (
-                        np.asarray(value, dtype=np.float64) if isinstance(value, tuple) else value
-                    )
-        for i, buffers in sorted(self.state.items()):
-            for key, value in buffers.items():
-                out[f"state.{i}.{key}"] = (
-                    np.array(to_numpy(value)) if hasattr(value, "shape") else value
-                )
-        return out
+        param_groups, index = [], 0
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = list(range(index, index + len(group["params"])))
+            index += len(group["params"])
+            param_groups.append(packed)
+        state = {
+            i: {k: np.array(to_numpy(v)) if hasattr(v, "shape") else v for k, v in buffers.items()}
+            for i, buffers in sorted(self.state.items())
+        }
+        return {"state": state, "param_groups": param_groups}
 
     def load_state_dict(self, state_dict):
-        """Restore hyper-parameters and buffers saved by :meth:`state_dict` (or read from an .npz).
+        """Restore hyper-parameters and buffers saved by :meth:`state_dict`: PyTorch's layout, the
+        flat one (an .npz, older checkpoints), or a PyTorch optimizer's own state dict.
 
         Buffers are copied onto each parameter's device and cast to its dtype.  Raises ValueError
         when the saved optimizer had other param groups, other parameter shapes or other keys.
         """
         name = type(self).__name__
         params = {i: p for i, p, _ in self._indexed_params()}
-        groups, state = {}, {}
-        for key, value in state_dict.items():
-            kind, _, rest = key.partition(".")
-            number, _, field = rest.partition(".")
-            if kind not in ("param_groups", "state") or not number.isdigit() or not field:
-                raise ValueError(
-                    f"{name}.load_state_dict: unexpected key {key!r}; expected "
-                    "'param_groups.<g>.<name>' or 'state.<i>.<name>'"
-                )
-            (groups if kind == "param_groups" else state).setdefault(int(number), {})[field] = value
+        if set(state_dict) != {"state", "param_groups"}:
+            state_dict = unflatten_state_dict(state_dict, name)
+        groups = dict(enumerate(dict(g) for g in state_dict["param_groups"]))
+        state = {int(i): dict(buffers) for i, buffers in state_dict["state"].items()}
+        switches = {**_TORCH_SWITCHES, **self._torch_switches}
+        for group in groups.values():
+            for key, neutral in switches.items():
+                if key in group and key not in self.defaults and group[key] == neutral:
+                    del group[key]  # PyTorch's implementation switch, at its plain setting
         if sorted(groups) != list(range(len(self.param_groups))):
             raise ValueError(
                 f"{name}.load_state_dict: the saved optimizer has {len(groups)} param group(s), "
                 f"this one has {len(self.param_groups)}"
             )
         for g, group in enumerate(self.param_groups):
-            saved = len(np.asarray(groups[g].get("params", ())))
+            saved = len(groups[g].get("params", ()))
             if saved != len(group["params"]):
                 raise ValueError(
                     f"{name}.load_state_dict: param group {g} held {saved} parameters when "
                     f"saved, this one holds {len(group['params'])}"
                 )
-            unknown = set(groups[g]) - set(self.defaults) - {"params", "initial_lr"}
+            unknown = set(groups[g]) - set(self.defaults) - {"params"} - SCHEDULER_KEYS
             if unknown:
                 raise ValueError(
                     f"{name}.load_state_dict: unknown hyper-parameter(s) {sorted(unknown)} in "
@@ -208,6 +261,8 @@ class Optimizer:
             p = params[i]
             new_state[i] = {}
             for key, value in buffers.items():
+                if hasattr(value, "detach"):  # a torch tensor
+                    value = value.detach().cpu().numpy()
                 if isinstance(value, np.ndarray) and value.ndim > 0:
                     if value.shape != p.data.shape:
                         raise ValueError(
@@ -217,6 +272,8 @@ class Optimizer:
                     value = to_device(value.astype(p.data.dtype, copy=True), device_of(p.data))
                 else:
                     value = _plain(value)
+                    if key == "step" and float(value).is_integer():
+                        value = int(value)  # PyTorch keeps the step count as a float tensor
                 new_state[i][key] = value
         for g, group in enumerate(self.param_groups):
             for key, value in groups[g].items():

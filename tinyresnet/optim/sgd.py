@@ -45,6 +45,7 @@ class SGD(Optimizer):
             )
 
     def _update(self, p, grad, state, group):
+        # BEGIN SOLUTION sgd_update
         lr, momentum = group["lr"], group["momentum"]
         if group["weight_decay"] != 0:
             grad = grad + group["weight_decay"] * p.data
@@ -58,3 +59,4 @@ class SGD(Optimizer):
                 buf += (1 - group["dampening"]) * grad
             grad = grad + momentum * buf if group["nesterov"] else buf
         p.data -= lr * grad
+        # END SOLUTION

@@ -14,7 +14,9 @@ One epoch of ``fit``::
 Scheduler stepping: with ``scheduler_interval="epoch"`` (the default, as in PyTorch's examples)
 ``scheduler.step()`` runs once at the end of every epoch, so schedule lengths are in epochs; with
 ``"step"`` it runs after every optimizer step, so they are in iterations (smoother warm-up and
-cosine curves on short runs).
+cosine curves on short runs).  A ``ReduceLROnPlateau`` is stepped once per epoch with the metric it
+watches: the validation loss (``mode="min"``) or top-1 accuracy (``mode="max"``), the training
+ones without a validation loader.
 
 Resume: ``last.npz`` holds the model, optimizer, scheduler, the package RNG state, the number of
 finished epochs and of batches finished in the current epoch.  ``fit(..., resume=True)`` loads it
@@ -52,6 +54,7 @@ import numpy as np
 
 from ..backend import to_device
 from ..nn import CrossEntropyLoss, no_grad
+from ..optim import ReduceLROnPlateau
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History
 from .metrics import AverageMeter, topk_correct
@@ -220,6 +223,9 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
         raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
     if epochs < 0:
         raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
+    if isinstance(scheduler, ReduceLROnPlateau) and scheduler_interval != "epoch":
+        raise ValueError("fit: ReduceLROnPlateau watches an epoch's metric; use "
+                         "scheduler_interval='epoch'")
     n_batches = len(train_loader)
     if n_batches == 0:
         raise ValueError(
@@ -305,7 +311,10 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
                     val = evaluate(model, val_loader, loss_fn, device, progress=False, stop=stop,
                                    comm=comm)
                     record.update({f"val_{k}": v for k, v in val.items() if k != "count"})
-                if scheduler is not None and scheduler_interval == "epoch":
+                if isinstance(scheduler, ReduceLROnPlateau):
+                    watched = "loss" if scheduler.mode == "min" else "acc1"
+                    scheduler.step(record.get(f"val_{watched}", record[f"train_{watched}"]))
+                elif scheduler is not None and scheduler_interval == "epoch":
                     scheduler.step()
                 if is_root:
                     history.append(record)

@@ -31,12 +31,12 @@ from .shattered import (
     Shattering, autocorrelation, input_gradient, plot_shattering, shattering, toy_network,
 )
 from .signal import RECTIFIED_GAUSSIAN_STD, ForwardSignal, forward_signal, plot_forward_signal
-from .split import GradientSplit, gradient_split, plot_gradient_split
+from .split import GradientParts, GradientSplit, gradient_split, plot_gradient_split, record_split
 
 __all__ = [
     "train_on_digits",
     "GradientProfile", "gradient_profile", "weight_layers", "plot_gradient_profile",
-    "GradientSplit", "gradient_split", "plot_gradient_split",
+    "GradientParts", "record_split", "GradientSplit", "gradient_split", "plot_gradient_split",
     "RECTIFIED_GAUSSIAN_STD", "ForwardSignal", "forward_signal", "plot_forward_signal",
     "PathLengths", "path_length_distribution", "PathGradients", "path_gradient_magnitude",
     "plot_paths",

@@ -21,6 +21,7 @@ import numpy as np
 from .. import nn
 from ..models import residual_blocks
 from ._instrument import norm, patched, record_backward
+from .split import record_split
 
 __all__ = [
     "path_length_distribution", "PathLengths", "path_gradient_magnitude", "PathGradients",
@@ -78,12 +79,13 @@ class PathGradients:
         return self.magnitudes.std(axis=1)
 
 
-def _path_backward(block, through_branch):
-    original = block.backward
+def _path_backward(block, name, parts, through_branch):
+    """Inside ``record_split``: run the block's backward, pass on one of the two parts."""
+    split = block.backward
 
     def backward(dy):
-        original(dy)
-        return block.grad_branch if through_branch else block.grad_shortcut
+        split(dy)
+        return parts[name].grad_branch if through_branch else parts[name].grad_shortcut
 
     return backward
 
@@ -92,11 +94,12 @@ def path_gradient_magnitude(model, x, y, lengths=None, samples=10, seed=0):
     """Norm of the loss gradient at the first residual block's input through paths of length k.
 
     For every k in ``lengths`` (default 0 .. n) and each of ``samples`` draws: one forward of
-    (x, y) in the model's current mode, then a backward in which k random blocks pass on only their
-    ``grad_branch`` and the others only their ``grad_shortcut``.  BN running statistics and
+    (x, y) in the model's current mode, then a backward in which k random blocks pass on only the
+    part of their input gradient that came through their branch and the others only the part
+    through their shortcut (see ``record_split``).  BN running statistics and
     parameter gradients are restored afterwards.
     """
-    blocks = [block for _, block in residual_blocks(model)]
+    blocks = list(residual_blocks(model))
     n = len(blocks)
     lengths = np.arange(n + 1) if lengths is None else np.asarray(lengths, dtype=int)
     if lengths.min() < 0 or lengths.max() > n:
@@ -111,11 +114,12 @@ def path_gradient_magnitude(model, x, y, lengths=None, samples=10, seed=0):
             for s in range(samples):
                 chosen = set(rng.choice(n, size=k, replace=False).tolist())
                 with ExitStack() as stack:
-                    for j, block in enumerate(blocks):
+                    parts = stack.enter_context(record_split(model))
+                    for j, (name, block) in enumerate(blocks):
                         stack.enter_context(
-                            patched(block, backward=_path_backward(block, j in chosen))
+                            patched(block, backward=_path_backward(block, name, parts, j in chosen))
                         )
-                    records = stack.enter_context(record_backward([("first", blocks[0])]))
+                    records = stack.enter_context(record_backward([("first", blocks[0][1])]))
                     loss_fn(model(x), y)
                     model.backward(loss_fn.backward())
                 magnitudes[i, s] = norm(records["first"]["dx"])

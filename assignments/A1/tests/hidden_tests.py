@@ -42,6 +42,15 @@ def conv_forward_hidden(t, N, C, H, W, filters, k, stride, padding, bias=True, d
     alternatives = {}
     if bias:
         alternatives["bias_ignored"] = lambda: F.conv2d_forward(x, w, None, stride, padding)[0]
+    if k > 1:
+        alternatives["conv_forward_kernel_flipped"] = lambda: F.conv2d_forward(
+            x, np.ascontiguousarray(w[:, :, ::-1, ::-1]), b, stride, padding)[0]
+    if padding:
+        alternatives["conv_forward_padding_ignored"] = lambda: F.conv2d_forward(
+            x, w, b, stride, 0)[0]
+    if stride > 1:
+        alternatives["conv_forward_stride_ignored"] = lambda: F.conv2d_forward(
+            x, w, b, 1, padding)[0]
     t.expect("y", y, kind="float32" if dtype == "float32" else "output",
              check_dtype=True, alternatives=alternatives)
 
@@ -59,11 +68,18 @@ def conv_backward_hidden(t, N, C, H, W, filters, k, stride, padding, bias=True, 
                                             stride, padding)
         return F.conv2d_backward(dy, flipped_cache)[0]
 
+    def padded_input_gradient():
+        pads = ((0, 0), (0, 0), (padding, padding), (padding, padding))
+        return F.conv2d_backward(dy, F.conv2d_forward(np.pad(x, pads), w, b, stride, 0)[1])[0]
+
     alternatives = {"kernel_not_flipped": unflipped} if k > 1 else {}
+    if padding:
+        alternatives["conv_padding_not_cropped"] = padded_input_gradient
     t.expect("dx", dx, kind=kind, hints={"N": N}, alternatives=alternatives, check_dtype=True)
     t.expect("dw", dw, kind=kind, hints={"N": N}, check_dtype=True)
     if bias:
-        t.expect("db", db, kind=kind, hints={"N": N}, check_dtype=True)
+        t.expect("db", db, kind=kind, hints={"N": N}, check_dtype=True,
+                 alternatives={"conv_db_wrong_axes": lambda: dy.sum(axis=(1, 2, 3))})
     else:
         t.check(db is None, "db must be None when the forward had no bias")
 
@@ -91,6 +107,27 @@ def maxpool_forward_hidden(t, N, C, H, W, k, stride, padding=0, all_negative=Fal
                  np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))), k, stride)[0]})
 
 
+def routed(x, dy, k, stride, padding, window_stride, accumulate):
+    """Each output's gradient sent to its window's first maximum (the reference's rule), with two
+    known bugs to choose: windows placed every ``window_stride`` pixels instead of every
+    ``stride``, and ``accumulate=False`` (an overlapping window overwrites, = instead of +=)."""
+    pads = ((0, 0), (0, 0), (padding, padding), (padding, padding))
+    xp = np.pad(x.astype(np.float64), pads, constant_values=-np.inf)
+    dx = np.zeros(xp.shape)
+    N, C, Ho, Wo = dy.shape
+    for i in range(Ho):
+        for j in range(Wo):
+            window = xp[:, :, i * stride:i * stride + k, j * stride:j * stride + k]
+            a, b = np.unravel_index(window.reshape(N, C, -1).argmax(axis=2), (k, k))
+            n, c = np.indices((N, C))
+            rows, cols = i * window_stride + a, j * window_stride + b
+            if accumulate:
+                np.add.at(dx, (n, c, rows, cols), dy[:, :, i, j])
+            else:
+                dx[n, c, rows, cols] = dy[:, :, i, j]
+    return dx[:, :, padding:padding + x.shape[2], padding:padding + x.shape[3]]
+
+
 @suite.test("maxpool_backward", cases=POOL_CASES + [
     dict(N=2, C=2, H=5, W=5, k=3, stride=1, ties=True),
     dict(N=1, C=2, H=6, W=4, k=2, stride=2, ties=True)])
@@ -103,9 +140,14 @@ def maxpool_backward_hidden(t, N, C, H, W, k, stride, padding=0, all_negative=Fa
     y, cache = F.maxpool2d_forward(x, k, stride, padding)
     dy = t.input("dy", normal(*np.shape(y), dtype=dtype))
     dx = F.maxpool2d_backward(dy, cache)
+    alternatives = {"maxpool_spread": lambda: F.avgpool2d_backward(
+        dy, F.avgpool2d_forward(x, k, stride, padding)[1])}
+    if stride > 1:
+        alternatives["maxpool_window_offset"] = lambda: routed(x, dy, k, stride, padding, 1, True)
+    if stride < k:
+        alternatives["maxpool_overwrite"] = lambda: routed(x, dy, k, stride, padding, stride, False)
     t.expect("dx", dx, kind="float32" if dtype == "float32" else "gradient", check_dtype=True,
-             alternatives={"maxpool_spread": lambda: F.avgpool2d_backward(
-                 dy, F.avgpool2d_forward(x, k, stride, padding)[1])})
+             alternatives=alternatives)
 
 
 def with_zeros(shape, dtype="float64"):
@@ -138,7 +180,8 @@ def relu_backward_hidden(t, N, D=None, ndim=2, dtype="float64"):
     dy = t.input("dy", normal(*shape, dtype=dtype))
     t.expect("dx", F.relu_backward(dy, cache), kind="gradient", check_dtype=True,
              masks={"relu_at_zero": x == 0},
-             alternatives={"relu_mask_from_dy": lambda: dy * (dy > 0)})
+             alternatives={"relu_mask_from_dy": lambda: dy * (dy > 0),
+                           "relu_mask_from_output": lambda: dy.copy()})
 
 
 LINEAR_CASES = [

@@ -56,9 +56,18 @@ def conv_backward(t, N, C, H, W, filters, k, stride, padding):
                                             stride, padding)
         return F.conv2d_backward(dy, flipped_cache)[0]
 
-    t.expect("dx", dx, kind="gradient", hints={"N": N}, alternatives={"kernel_not_flipped": unflipped})
+    def uncropped():
+        # the gradient with respect to the padded input
+        pads = ((0, 0), (0, 0), (padding, padding), (padding, padding))
+        return F.conv2d_backward(dy, F.conv2d_forward(np.pad(x, pads), w, b, stride, 0)[1])[0]
+
+    alternatives = {"kernel_not_flipped": unflipped}
+    if padding:
+        alternatives["conv_padding_not_cropped"] = uncropped
+    t.expect("dx", dx, kind="gradient", hints={"N": N}, alternatives=alternatives)
     t.expect("dw", dw, kind="gradient", hints={"N": N})
-    t.expect("db", db, kind="gradient", hints={"N": N})
+    t.expect("db", db, kind="gradient", hints={"N": N},
+             alternatives={"conv_db_wrong_axes": lambda: dy.sum(axis=(1, 2, 3))})
 
 
 # ---- 3. max pooling -----------------------------------------------------------------------------

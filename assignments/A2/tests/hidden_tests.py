@@ -74,18 +74,36 @@ def batchnorm_forward_hidden(t, N, C, H, W, training, momentum=0.1, affine=True,
     M = N * H * W
     kind = "float32" if dtype == "float32" else "output"
     mean, var = x.mean(axis=AXES), x.var(axis=AXES)
+    g = gamma[None, :, None, None] if affine else 1.0
+    b = beta[None, :, None, None] if affine else 0.0
+
+    def normalised(mu, variance, eps_inside=True):
+        root = np.sqrt(variance + 1e-5) if eps_inside else np.sqrt(variance) + 1e-5
+        return ((x - mu) / root * g + b).astype(dtype)
+
+    keep = dict(axis=AXES, keepdims=True)
     if training:
-        alternatives = {"bn_running_stats_in_training": lambda: F.batchnorm2d_forward(
-            x, gamma, beta, rm0.copy(), rv0.copy(), False)[0]}
+        alternatives = {
+            "bn_running_stats_in_training": lambda: F.batchnorm2d_forward(
+                x, gamma, beta, rm0.copy(), rv0.copy(), False)[0],
+            "bn_stats_over_batch_only": lambda: normalised(x.mean(axis=0), x.var(axis=0)),
+            "bn_divides_by_N": lambda: normalised(
+                x.sum(**keep) / N, ((x - x.sum(**keep) / N) ** 2).sum(**keep) / N),
+            "bn_eps_outside_sqrt": lambda: normalised(x.mean(**keep), x.var(**keep), False),
+        }
+        running = {"bn_running_not_updated": (rm0, rv0)}
     else:
         alternatives = {"bn_batch_stats_in_eval": lambda: F.batchnorm2d_forward(
             x, gamma, beta, None, None, True)[0]}
+        running = {}
     t.expect("y", y, kind=kind, hints={"M": M}, alternatives=alternatives, check_dtype=True)
     t.expect("running_mean", running_mean, kind=kind, check_dtype=True, alternatives={
-        "bn_momentum_swapped": lambda: momentum * rm0 + (1 - momentum) * mean})
+        "bn_momentum_swapped": lambda: momentum * rm0 + (1 - momentum) * mean,
+        **{sig: (lambda pair=pair: pair[0]) for sig, pair in running.items()}})
     t.expect("running_var", running_var, kind=kind, check_dtype=True, alternatives={
         "bn_biased_running_var": lambda: (1 - momentum) * rv0 + momentum * var,
-        "bn_momentum_swapped": lambda: momentum * rv0 + (1 - momentum) * var * M / (M - 1)})
+        "bn_momentum_swapped": lambda: momentum * rv0 + (1 - momentum) * var * M / (M - 1),
+        **{sig: (lambda pair=pair: pair[1]) for sig, pair in running.items()}})
 
 
 @suite.test("batchnorm_backward", cases=BN_CASES)
@@ -101,16 +119,22 @@ def batchnorm_backward_hidden(t, N, C, H, W, training, momentum=0.1, affine=True
     scale = g / np.sqrt(var + 1e-5)
     x_hat = (x - mean) / np.sqrt(var + 1e-5)
     alternatives = {}
+    keep = dict(axis=AXES, keepdims=True)
     if training:
         alternatives = {
             "bn_backward_constant_stats": lambda: dy * scale,
-            "bn_backward_no_variance_term": lambda: (dy - dy.mean(axis=AXES, keepdims=True)) * scale,
+            "bn_backward_no_variance_term": lambda: (dy - dy.mean(**keep)) * scale,
+            "bn_backward_no_mean_term": lambda: (dy - x_hat * (dy * x_hat).mean(**keep)) * scale,
         }
+        if H * W > 1:
+            alternatives["bn_divides_by_N"] = lambda: (
+                dy - dy.sum(**keep) / N - x_hat * (dy * x_hat).sum(**keep) / N) * scale
     t.expect("dx", dx, kind=kind, hints={"M": M, "N": N}, alternatives=alternatives,
              check_dtype=True)
     if affine:
         t.expect("dgamma", dgamma, kind=kind, hints={"M": M, "N": N}, check_dtype=True,
-                 alternatives={"bn_dgamma_dbeta_swapped": lambda: dy.sum(axis=AXES)})
+                 alternatives={"bn_dgamma_dbeta_swapped": lambda: dy.sum(axis=AXES),
+                               "bn_dgamma_uses_x": lambda: (dy * x).sum(axis=AXES)})
         t.expect("dbeta", dbeta, kind=kind, hints={"M": M, "N": N}, check_dtype=True,
                  alternatives={"bn_dgamma_dbeta_swapped": lambda: (dy * x_hat).sum(axis=AXES)})
     else:
@@ -144,7 +168,12 @@ def block_forward_hidden(t, N, inplanes, planes, H, W, stride, downsample=False)
         fresh = make_block(t, inplanes, planes, stride, downsample)
         return fresh.relu(fresh.branch_forward(x)) + fresh.shortcut_forward(x)
 
-    t.expect("out", block(x), alternatives={"block_relu_before_sum": relu_before_sum})
+    def without_shortcut():
+        fresh = make_block(t, inplanes, planes, stride, downsample)
+        return fresh.relu(fresh.branch_forward(x))
+
+    t.expect("out", block(x), alternatives={"block_relu_before_sum": relu_before_sum,
+                                            "block_no_shortcut": without_shortcut})
 
 
 @suite.test("block_backward", cases=BLOCK_CASES)
@@ -156,11 +185,22 @@ def block_backward_hidden(t, N, inplanes, planes, H, W, stride, downsample=False
     block.zero_grad()
     dx = block.backward(dy)
     t.expect("dx", dx, kind="gradient", alternatives={
-        "shortcut_grad_missing": lambda: block.grad_branch,
-        "branch_grad_missing": lambda: block.grad_shortcut})
+        "shortcut_grad_missing": lambda: _one_part(t, inplanes, planes, stride, downsample, x, dy,
+                                                   "branch"),
+        "branch_grad_missing": lambda: _one_part(t, inplanes, planes, stride, downsample, x, dy,
+                                                 "shortcut")})
     for name, p in block.named_parameters():
         t.expect(f"d{name}", p.grad, kind="gradient")
-    t.expect("grad_shortcut", block.grad_shortcut, kind="gradient")
+    t.expect("grad_shortcut", _one_part(t, inplanes, planes, stride, downsample, x, dy, "shortcut"),
+             kind="gradient")
+
+
+def _one_part(t, inplanes, planes, stride, downsample, x, dy, path):
+    """dx through one path only: a known wrong answer, and (for the shortcut) a check of its own."""
+    block = make_block(t, inplanes, planes, stride, downsample)
+    block(x)
+    d_sum = block.relu.backward(dy)
+    return block.branch_backward(d_sum) if path == "branch" else block.shortcut_backward(d_sum)
 
 
 PROJECTION_CASES = [
@@ -202,7 +242,16 @@ def shortcut_option_a_hidden(t, N, C, H, W, out, stride):
         wrong[:, :C] = x[:, :, ::stride, ::stride]
         return wrong
 
-    t.expect("y", y, alternatives={"option_a_channel_offset": channels_first})
+    def every_pixel():
+        wrong = np.zeros((N, out, H, W))
+        p = (out - C) // 2
+        wrong[:, p:p + C] = x
+        return wrong
+
+    alternatives = {"option_a_channel_offset": channels_first}
+    if stride > 1:
+        alternatives["option_a_no_subsample"] = every_pixel
+    t.expect("y", y, alternatives=alternatives)
     dy = t.input("dy", normal(*np.shape(y)))
 
     def gradient_of_first_channels():
