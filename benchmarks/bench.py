@@ -260,6 +260,12 @@ def op_rows(quick, reps, use_torch, log, only_rows=None):
     return rows
 
 
+def conv_geomean(rows):
+    """Geometric mean of the conv2d rows' ratios (issue 15's conv target), None without PyTorch."""
+    ratios = [r["ratio"] for r in rows if r["group"] == "conv2d fwd+bwd" and r.get("ratio")]
+    return statistics.geometric_mean(ratios) if ratios else None
+
+
 # ---- reporting ----------------------------------------------------------------------------------
 def _ms(seconds):
     return f"{seconds * 1e3:10.2f}" if seconds is not None else f"{'-':>10}"
@@ -419,6 +425,9 @@ def main(argv=None):
                "reps": reps, "timer": args.timer, "rows": [], "memory": []}
     if "ops" in only:
         results["rows"] += op_rows(args.quick, reps, use_torch, log, args.rows)
+        results["conv_geomean"] = conv_geomean(results["rows"])
+        if results["conv_geomean"] is not None:
+            log(f"# conv2d fwd+bwd: geometric mean of the ratios, {results['conv_geomean']:.2f}")
     if "steps" in only or "memory" in only:
         import steps
 

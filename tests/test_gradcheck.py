@@ -5,7 +5,8 @@ import pytest
 from tinyresnet import functional as F
 from tinyresnet import nn
 from tinyresnet.gradcheck import (
-    GradCheckReport, check_direction, check_module, check_op, numerical_gradient, rel_error,
+    DirectionalError, GradCheckReport, check_direction, check_module, check_op, direction_scale,
+    numerical_gradient, rel_error,
 )
 
 
@@ -122,7 +123,7 @@ def test_check_module_names_nested_parameters(rng):
     report = check_module(model, rng.standard_normal((2, 3)))
     assert [e.name for e in report.errors] == ["input", "0.weight", "0.bias", "1.0.weight", "1.0.bias"]
     assert not report.ok and "WRONG 1.0.bias" in str(report)
-    assert all(m._cache is None for m in model.modules())
+    assert all(m._caches == [] for m in model.modules())
 
 
 def _small_net(relu=nn.ReLU):
@@ -155,6 +156,51 @@ def test_check_direction_fails_on_a_broken_module(rng, broken):
     error = check_direction(model, rng.standard_normal((2, 2, 4, 4)))
     assert not error.passed(1e-7)
     assert error.norm_error > 1e-3, str(error)
+
+
+def test_direction_is_scaled_to_each_tensor_and_zero_tensors_get_the_floor(rng):
+    model = _small_net()
+    model[1].bias.data[...] = 0.0  # BN beta as initialised: no size of its own
+    x = rng.standard_normal((2, 2, 4, 4))
+    error = check_direction(model, x, zero_scale=0.5)
+    assert isinstance(error, DirectionalError) and error.passed(1e-7), str(error)
+    assert set(error.scales) == {"input"} | {n for n, _ in model.named_parameters()}
+    for name, p in model.named_parameters():
+        expected = 0.5 if name == "1.bias" else np.sqrt(np.mean(p.data**2))
+        assert error.scales[name] == pytest.approx(expected, rel=1e-12), name
+    assert error.scales["input"] == pytest.approx(np.sqrt(np.mean(x**2)))
+    assert direction_scale(np.zeros(3)) == 1.0
+
+
+def test_step_agrees_best_among_those_within_round_off(rng):
+    """Of the steps whose quotient agrees with the next smaller step's within ten times the
+    round-off measured at the probe step, the kept one agrees best."""
+    model, x = _small_net(), rng.standard_normal((2, 2, 4, 4))
+    steps = (1e-1, 1e-2, 1e-6, 1e-7)  # 1e-1 and 1e-2: truncation error far above round-off
+    error = check_direction(model, x, steps=steps, noise_step=1e-10)
+    quotients = dict(error.tried)
+    assert set(quotients) == set(steps) | {1e-10} and error.step in steps
+    assert error.numeric == quotients[error.step] and error.passed(1e-7), str(error)
+    noise = abs(quotients[1e-10] - quotients[1e-7]) * 1e-10
+    gaps = {big: abs(quotients[big] - quotients[small])
+            for big, small in zip(steps, steps[1:])
+            if abs(quotients[big] - quotients[small]) <= 10 * noise * (1 / big + 1 / small)}
+    assert list(gaps) == [1e-6]  # the two large steps are rejected
+    assert error.step == 1e-6 and error.agreement == pytest.approx(gaps[1e-6] / abs(quotients[1e-7]))
+    assert "of 5 tried the one that agrees best" in str(error)
+
+
+def test_no_agreement_falls_back_to_the_smallest_step(rng):
+    model, x = _small_net(), rng.standard_normal((2, 2, 4, 4))
+    error = check_direction(model, x, steps=(1.0, 0.5), noise_step=1e-10)
+    assert error.step == 0.5 and error.agreement != error.agreement  # nan: no pair agreed
+    assert "no two agreed within round-off" in str(error)
+
+
+def test_a_given_step_is_used_alone(rng):
+    error = check_direction(_small_net(), rng.standard_normal((2, 2, 4, 4)), h=3e-6)
+    assert error.step == 3e-6 and [h for h, _ in error.tried] == [3e-6]
+    assert error.passed(1e-7) and "step 3e-06 of each tensor's RMS, as given" in str(error)
 
 
 def test_report_with_no_errors_is_ok():

@@ -49,6 +49,8 @@ def get_array_module(*arrays):
 
     Raises TypeError when NumPy and CuPy arrays are mixed, since one op cannot work on both.
     """
+    if len(arrays) == 1:  # the common call, once or more per layer: no set to build
+        return _import_cupy() if type(arrays[0]).__module__.startswith("cupy") else np
     modules = set()
     for a in arrays:
         if a is None:

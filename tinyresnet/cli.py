@@ -336,7 +336,7 @@ def cmd_gradcheck(args):
     n_params = sum(p.size for p in model.parameters())
     print(f"{args.model}: float64, input {x.shape}, {n_params:,} parameters, training mode; "
           f"L = sum(model(x) * dy) for a random dy, differentiated along one random direction "
-          f"over the input and every parameter, step {args.step:g} "
+          f"over the input and every parameter, relative step {error.step:g} "
           f"({time.perf_counter() - started:.1f} s)")
     print(report)
     return 0 if report.ok else 1
@@ -516,8 +516,9 @@ def build_parser():
             "Check a whole network's backward pass against finite differences.\n\n"
             "Builds a float64 copy of MODEL in training mode, and for L = sum(model(x) * dy) with\n"
             "a random batch x and a random dy compares the derivative along one random\n"
-            "direction v (over the input and every parameter at once) from backward() with\n"
-            "the central difference (L(w + h v) - L(w - h v)) / 2h.\n"
+            "direction v (over the input and every parameter at once, each tensor's part\n"
+            "scaled to that tensor's RMS) from backward() with the central difference\n"
+            "(L(w + h v) - L(w - h v)) / 2h.\n"
             "Exit status 0 when the relative error is below --tol, 1 otherwise.\n\n"
             "example:\n  tinyresnet gradcheck cifar_resnet20"),
     )
@@ -529,9 +530,10 @@ def build_parser():
     p.add_argument("--num-classes", type=int, default=10, help="Default: 10")
     p.add_argument("--tol", type=float, default=1e-6,
                    help="largest accepted relative error. Default: 1e-6")
-    p.add_argument("--step", type=float, default=1e-9, metavar="H",
-                   help="finite-difference step h; tiny, so that few ReLU inputs cross zero. "
-                        "Default: 1e-9")
+    p.add_argument("--step", type=float, metavar="H",
+                   help="finite-difference step h, relative: each tensor moves by h times its "
+                        "own RMS. Default: of 1e-5 ... 4e-8, the step whose difference quotient "
+                        "agrees best with the next smaller step's, within measured round-off")
     p.add_argument("--seed", type=int, default=0, help="Default: 0")
     p.set_defaults(func=cmd_gradcheck)
 

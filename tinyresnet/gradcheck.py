@@ -11,6 +11,10 @@ make some true gradients vanish (batch norm's, for one) and the check meaningles
 For whole networks the element-by-element check costs two forwards per parameter, so
 ``check_direction`` (after Chainer's ``check_backward``) compares one directional derivative along
 a random direction v instead:  (L(theta + h v) - L(theta - h v)) / 2h  against  <grad L, v>.
+Each tensor's part of v is scaled to that tensor's own size (its RMS), so h is a relative step:
+every weight, bias and input moves by h times its tensor's typical value.  A unit-variance v would
+move a weight of size 0.02 by fifty times more than a BN scale of size 1, which forces tiny steps
+that drown in round-off.
 
 Errors are relative: norm-wise ||a - n|| / max(||a||, ||n||), and element-wise
 |a - n| / max(|a| + |n|, floor) with the worst element reported (the floor, 1e-6 times the largest
@@ -19,6 +23,7 @@ error is below ``tol``, or when every |a - n| is below ``atol``: a gradient that
 in theory (the bias of a conv followed by batch norm) is all round-off, and no relative measure
 of round-off means anything.
 """
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +32,7 @@ from .backend import get_array_module, to_numpy
 
 __all__ = [
     "numerical_gradient", "rel_error", "GradError", "GradCheckReport",
-    "check_op", "check_module", "check_direction",
+    "check_op", "check_module", "check_direction", "direction_scale", "DirectionalError",
 ]
 
 
@@ -175,17 +180,117 @@ def check_module(module, x, tol=1e-7, h=1e-6, seed=12345, inputs=True):
         report.errors.append(rel_error(dx, numerical_gradient(f, x, dy, h), "input"))
     for name, p in module.named_parameters():
         report.errors.append(rel_error(p.grad, numerical_gradient(f, p.data, dy, h), name))
-    object.__setattr__(module, "_cache", None)
-    for m in module.modules():
-        object.__setattr__(m, "_cache", None)
+    module._clear_caches()  # the numerical passes' forwards have no backward to come
     return report
 
 
-def check_direction(module, x, loss_fn=None, labels=None, h=1e-5, seed=12345):
+# check_direction's relative steps, largest first, a factor 4 apart: from where few networks
+# have a kink inside the step down to where round-off still stays near 1e-8
+STEPS = (1e-5, 2.5e-6, 6.25e-7, 1.5625e-7, 3.90625e-8)
+
+
+@dataclass
+class DirectionalError(GradError):
+    """A GradError for the one scalar of ``check_direction``, with how the step was chosen.
+
+    ``step`` is the relative step h whose difference quotient was used; ``tried`` lists
+    (h, difference quotient) for every step evaluated, largest first (the round-off probe
+    included); ``agreement`` is the relative gap between the chosen quotient and the next
+    smaller step's (nan when no pair agreed or one step was given); ``roundoff`` is the relative
+    round-off estimated for the chosen quotient; ``scales`` maps each tensor ("input" and every
+    parameter name) to the size its part of the direction was given (its RMS, or ``zero_scale``
+    for an all-zero tensor).
+    """
+
+    step: float = 0.0
+    scales: dict = field(default_factory=dict)
+    analytic: float = 0.0
+    numeric: float = 0.0
+    tried: list = field(default_factory=list)
+    agreement: float = float("nan")
+    roundoff: float = float("nan")
+
+    def __str__(self):
+        sizes = sorted(self.scales.values())
+        spread = f", tensor sizes {sizes[0]:.2g} to {sizes[-1]:.2g}" if sizes else ""
+        if len(self.tried) == 1:
+            how = ", as given"
+        elif not math.isnan(self.agreement):
+            how = (f", of {len(self.tried)} tried the one that agrees best with the next smaller, "
+                   f"to {self.agreement:.1e} (round-off about {self.roundoff:.1e})")
+        else:
+            how = (f", the smallest of {len(self.tried)} tried: no two agreed within round-off "
+                   f"(about {self.roundoff:.1e})")
+        return (f"{self.name}: rel. error {self.norm_error:.2e} (analytic {self.analytic:.10g} vs "
+                f"numeric {self.numeric:.10g}; step {self.step:g} of each tensor's RMS{how}"
+                f"{spread})")
+
+
+def direction_scale(t, zero_scale=1.0):
+    """The size of tensor ``t`` (its root mean square), or ``zero_scale`` when it is all zeros.
+
+    A freshly initialised BN shift (beta = 0) has no size of its own; it shifts values that BN
+    has normalised to unit variance, so 1 is its natural scale.
+    """
+    rms = float(np.sqrt(np.mean(np.square(to_numpy(t), dtype=np.float64)))) if t.size else 0.0
+    return rms if rms > 0 else zero_scale
+
+
+def _choose_step(quotient, steps, noise_step, safety=10.0, exact=1e-10):
+    """Walk down ``steps``; return (h, quotient at h, relative gap to the next step's, round-off
+    estimate, tried).
+
+    Without a kink inside the step, central differences at neighbouring steps differ by
+    round-off only; a ReLU input crossing zero inside the larger step makes them differ by more.
+    Round-off is measured, not assumed: the quotient at ``noise_step`` (far below any kink,
+    far into round-off) differs from the smallest step's by about e / noise_step, where e is the
+    round-off of one loss value, so a quotient at step h carries about e / h.  Of the steps whose
+    quotient agrees with the next smaller step's within ``safety`` times their round-off, the
+    one that agrees best is kept (the truncation error, of order h^2, is what the gap then shows;
+    a gap below ``exact`` ends the walk); failing any, the smallest step.  Only numerical values
+    decide: the analytic gradient plays no part, so a wrong backward cannot pick a flattering
+    step.
+    """
+    values = {}
+
+    def q(h):
+        if h not in values:
+            values[h] = quotient(h)
+        return values[h]
+
+    smallest = q(steps[-1])
+    noise = max(abs(q(noise_step) - smallest) * noise_step, 1e-16 * abs(smallest) * noise_step)
+    size = abs(smallest) if smallest != 0 else 1.0
+    h, gap = steps[-1], None
+    for big, small in zip(steps, steps[1:]):
+        difference = abs(q(big) - q(small))
+        within_round_off = difference <= safety * noise * (1 / big + 1 / small)
+        if within_round_off and (gap is None or difference / size < gap):
+            h, gap = big, difference / size
+            if gap <= exact:
+                break
+    gap = float("nan") if gap is None else gap
+    tried = sorted(values.items(), reverse=True)
+    return h, q(h), gap, noise / h / size, tried
+
+
+def check_direction(module, x, loss_fn=None, labels=None, h=None, seed=12345, zero_scale=1.0,
+                    steps=STEPS, noise_step=1e-10):
     """Directional-derivative check of a whole network along one random direction over its input
-    and every parameter.  Returns a GradError with the relative error of the two scalars.
+    and every parameter.  Returns a DirectionalError (a GradError) with the relative error of the
+    two scalars, the step, the steps tried and the per-tensor scales used.
 
     L is ``loss_fn(module(x), labels)`` when given, else sum(module(x) * dy) for a random dy.
+    The direction's part for tensor t is r_t * s_t with r_t standard normal and s_t the RMS of t
+    (``zero_scale`` for an all-zero t), so a step h is relative: each tensor moves by h times its
+    own size.  A central difference in a ReLU network errs two ways: a large step carries ReLU
+    inputs across zero (a kink inside the step breaks the difference quotient), a small one leaves
+    round-off of 1e-16 / h to 1e-14 / h relative.  With ``h=None`` the step is chosen from
+    ``steps``: of those whose quotient agrees with the next smaller step's within the round-off
+    measured at ``noise_step``, the one that agrees best (see ``_choose_step``); a given ``h``
+    is used alone.
+    docs/guides/gradcheck.md has the errors measured on every network the tests use.
+    Parameters and input are restored (to the round-off of +h v - h v).
     """
     rng = np.random.default_rng(seed)
     y = module(x)
@@ -198,7 +303,8 @@ def check_direction(module, x, loss_fn=None, labels=None, h=1e-5, seed=12345):
     else:
         dx = module.backward(dy)
     tensors = [("input", x, dx)] + [(n, p.data, p.grad) for n, p in module.named_parameters()]
-    directions = [xp.asarray(rng.standard_normal(t.shape)) for _, t, _ in tensors]
+    scales = {name: direction_scale(t, zero_scale) for name, t, _ in tensors}
+    directions = [xp.asarray(rng.standard_normal(t.shape) * scales[name]) for name, t, _ in tensors]
     analytic = sum(float((g * v).sum()) for (_, _, g), v in zip(tensors, directions) if g is not None)
 
     def loss_at(step):
@@ -210,7 +316,16 @@ def check_direction(module, x, loss_fn=None, labels=None, h=1e-5, seed=12345):
             t -= step * v
         return value
 
-    numeric = (loss_at(h) - loss_at(-h)) / (2 * h)
-    for m in module.modules():
-        object.__setattr__(m, "_cache", None)
-    return rel_error(np.array([analytic]), np.array([numeric]), "directional derivative")
+    def quotient(step):
+        return (loss_at(step) - loss_at(-step)) / (2 * step)
+
+    if h is None:
+        h, numeric, agreement, roundoff, tried = _choose_step(quotient, steps, noise_step)
+    else:
+        numeric = quotient(h)
+        agreement, roundoff, tried = float("nan"), float("nan"), [(h, numeric)]
+    module._clear_caches()
+    error = rel_error(np.array([analytic]), np.array([numeric]), "directional derivative")
+    return DirectionalError(**vars(error), step=h, scales=scales, analytic=analytic,
+                            numeric=numeric, tried=tried, agreement=agreement,
+                            roundoff=roundoff)

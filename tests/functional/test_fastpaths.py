@@ -2,8 +2,8 @@
 
 The fast paths (see docs/performance.md): conv2d's 1x1 convolutions as a plain matrix product
 (strided ones slicing first), its input gradient as a full convolution for stride 1, the im2col
-recompute switch and the reused column buffer; max pooling over stride-phase planes with one
-scatter-add backward; batch norm on the channel-major (C, N*H*W) view.  Each is checked in float64
+recompute switch and the reused column buffer, padded column rows, dw's product with the taller
+operand first; max pooling over stride-phase planes with one scatter-add backward; batch norm on the channel-major (C, N*H*W) view.  Each is checked in float64
 to round-off against the naive reference, by gradient checks where the path is new, in float32 for
 dtype, and on inputs of both memory orders (plain NCHW, and the channel-major order the ops return).
 """
@@ -144,8 +144,86 @@ def test_im2col_into_a_given_buffer(rng):
     cols = F.im2col(x, 3, 2, 1, out=out)
     assert cols is out
     np.testing.assert_array_equal(cols, F.im2col(x, 3, 2, 1))
-    with pytest.raises(ValueError, match=r"im2col: out must be a C-contiguous array of shape \(27, 18\)"):
+    with pytest.raises(ValueError, match=r"im2col: out must be an array of shape \(27, 18\) "
+                                         r"with contiguous rows, got shape \(27, 18\) and strides"):
         F.im2col(x, 3, 2, 1, out=np.empty((18, 27)).T)
+    wide = np.full((27, 2 * 3 * 3 + 5), np.nan)  # rows further apart than they are long
+    assert F.im2col(x, 3, 2, 1, out=wide[:, :18]).base is not None
+    np.testing.assert_array_equal(wide[:, :18], F.im2col(x, 3, 2, 1))
+    assert np.isnan(wide[:, 18:]).all()
+
+
+# ---- padded column rows -----------------------------------------------------------------------
+@pytest.fixture(params=[True, False], ids=["padded-rows", "plain-rows"])
+def column_padding(request):
+    previous = F.set_column_padding(request.param)
+    yield request.param
+    F.set_column_padding(previous)
+
+
+def test_column_rows_are_padded_only_off_4k_multiples(column_padding):
+    from tinyresnet.functional.im2col import _columns
+
+    for dtype in (np.float32, np.float64):
+        x = np.zeros(1, dtype)
+        aliased = _columns(x, 3, 4096 // x.itemsize * 2)  # rows of 8 KiB
+        assert aliased.shape == (3, 4096 // x.itemsize * 2)
+        assert (aliased.strides[0] == 8192 + 1024) is column_padding
+        assert aliased.strides[1] == x.itemsize
+        plain = _columns(x, 3, 1000, scratch=False)
+        assert plain.strides == (1000 * x.itemsize, x.itemsize)
+
+
+@pytest.mark.parametrize("x_shape, fo, stride", [
+    pytest.param((1, 2, 32, 32), 2, 1, id="stride1-full-conv"),
+    pytest.param((1, 3, 32, 32), 4, 1, id="widening-col2im"),
+    pytest.param((4, 2, 32, 32), 3, 2, id="stride2-col2im"),
+])
+@pytest.mark.parametrize("dtype, tol", [(np.float64, TIGHT), (np.float32, 1e-5)])
+def test_conv_on_padded_columns_equals_naive(rng, column_padding, x_shape, fo, stride, dtype, tol):
+    """N*Ho*Wo = 1024: rows of columns (and of dy's) span 4 or 8 KiB, the padded layout."""
+    x, w, b = _conv_case(rng, x_shape, fo, (3, 3), dtype)
+    x = channel_major(x)
+    y, cache = F.conv2d_forward(x, w, b, stride=stride, padding=1)
+    y_naive, cache_naive = F.conv2d_forward_naive(x, w, b, stride=stride, padding=1)
+    assert y.dtype == dtype and rel(y, y_naive) < tol
+    dy = channel_major(rng.standard_normal(y.shape).astype(dtype))
+    for name, fast, naive in zip("xwb", F.conv2d_backward(dy, cache),
+                                 F.conv2d_backward_naive(dy, cache_naive)):
+        assert fast.dtype == dtype and rel(fast, naive) < tol, name
+
+
+# ---- the weight gradient's product with the taller operand first -----------------------------
+@pytest.mark.parametrize("enabled", [True, False], ids=["taller-first", "as-written"])
+@pytest.mark.parametrize("x_shape, fo, k, stride, padding, dilation",
+                         [CONV_PATHS[i] for i in (0, 1, 4, 6, 8)] + [
+                             pytest.param((2, 6, 5, 4), 2, (1, 1), 1, 0, 1, id="1x1-narrowing")])
+@pytest.mark.parametrize("dtype, tol", [(np.float64, TIGHT), (np.float32, 1e-5)])
+def test_weight_grad_orientation_equals_naive(rng, recompute, enabled, x_shape, fo, k, stride,
+                                              padding, dilation, dtype, tol):
+    previous = F.set_taller_operand_first(enabled)
+    try:
+        x, w, b = _conv_case(rng, x_shape, fo, k, dtype)
+        geometry = dict(stride=stride, padding=padding, dilation=dilation)
+        y, cache = F.conv2d_forward(channel_major(x), w, b, **geometry)
+        _, cache_naive = F.conv2d_forward_naive(x, w, b, **geometry)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        dx, dw, db = F.conv2d_backward(channel_major(dy), cache)
+        dx_naive, dw_naive, _ = F.conv2d_backward_naive(dy, cache_naive)
+    finally:
+        F.set_taller_operand_first(previous)
+    assert dw.dtype == dx.dtype == dtype and dw.shape == w.shape
+    assert rel(dw, dw_naive) < tol and rel(dx, dx_naive) < tol
+
+
+def test_fast_path_switches_return_the_previous_setting():
+    for switch in (F.set_column_padding, F.set_taller_operand_first):
+        previous = switch(False)
+        try:
+            assert previous is True  # on by default
+            assert switch(True) is False
+        finally:
+            switch(previous)
 
 
 # ---- max pooling over phase planes ------------------------------------------------------------

@@ -20,6 +20,8 @@ import shutil
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from .markers import parse_source
+
 __all__ = ["SubmissionError", "read_submission", "read_notebook", "prepare_root", "required_names",
            "MAX_FILE_BYTES", "MAX_NOTEBOOK_BYTES"]
 
@@ -101,7 +103,7 @@ def read_notebook(path, name):
 def required_names(source):
     """Top-level functions and classes of a module, and the methods of its classes:
     {"conv2d_forward", "BasicBlock", "BasicBlock.forward", ...}."""
-    tree = ast.parse(source)
+    tree = parse_source(source)
     names = set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):

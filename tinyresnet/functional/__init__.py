@@ -18,10 +18,11 @@ from .conv import (
     conv2d_forward,
     conv2d_forward_naive,
     set_im2col_recompute,
+    set_taller_operand_first,
 )
 from .cross_entropy import cross_entropy_backward, cross_entropy_forward
 from .dropout import dropout_backward, dropout_forward
-from .im2col import col2im, conv_output_shape, im2col
+from .im2col import col2im, conv_output_shape, im2col, set_column_padding
 from .linear import flatten_backward, flatten_forward, linear_backward, linear_forward
 from .loss import log_softmax, softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .norm import batchnorm2d_backward, batchnorm2d_forward
@@ -39,9 +40,9 @@ from .residual import add_backward, add_forward
 from .sync_norm import sync_batchnorm2d_backward, sync_batchnorm2d_forward
 
 __all__ = [
-    "im2col", "col2im", "conv_output_shape",
+    "im2col", "col2im", "conv_output_shape", "set_column_padding",
     "conv2d_forward", "conv2d_backward", "conv2d_forward_naive", "conv2d_backward_naive",
-    "set_im2col_recompute",
+    "set_im2col_recompute", "set_taller_operand_first",
     "batchnorm2d_forward", "batchnorm2d_backward",
     "sync_batchnorm2d_forward", "sync_batchnorm2d_backward",
     "relu_forward", "relu_backward",

@@ -185,16 +185,12 @@ def network_backward_hidden(t, N, H, W, shortcut, in_channels=3, features=""):
 def directional_error(net, x):
     """Relative error of the directional derivative along a random direction (float64).
 
-    The direction moves every parameter by a unit-variance amount, far more than the weights'
-    own scale: a large step carries ReLU inputs across zero, where the difference quotient is
-    meaningless, and a tiny one drowns in round-off.  The smallest error over steps from 1e-7
-    to 1e-10 is taken; a wrong backward is off by far more than 1e-6 at every step."""
-    error = None
-    for h in (1e-7, 1e-8, 1e-9, 1e-10):
-        error = min(check_direction(net, x, h=h).norm_error, error or float("inf"))
-        if error < 1e-6:
-            break
-    return error
+    check_direction scales the direction to each tensor's own size and keeps the step whose
+    difference quotient agrees best with the next smaller step's, among those agreeing within
+    measured round-off (no ReLU kink inside): a correct network comes out at or below 1e-8 on
+    either OpenBLAS kernel, a wrong factor in one layer at or above 1e-3
+    (docs/guides/gradcheck.md), so the tolerance of 1e-6 keeps 100x on both sides."""
+    return check_direction(net, x).norm_error
 
 
 GRADCHECK_CASES = [

@@ -181,16 +181,12 @@ def network_backward(t, N, H, W, shortcut):
 def directional_error(net, x):
     """Relative error of the directional derivative along a random direction (float64).
 
-    The direction moves every parameter by a unit-variance amount, far more than the weights'
-    own scale: a large step carries ReLU inputs across zero, where the difference quotient is
-    meaningless, and a tiny one drowns in round-off.  The smallest error over steps from 1e-7
-    to 1e-10 is taken; a wrong backward is off by far more than 1e-6 at every step."""
-    error = None
-    for h in (1e-7, 1e-8, 1e-9, 1e-10):
-        error = min(check_direction(net, x, h=h).norm_error, error or float("inf"))
-        if error < 1e-6:
-            break
-    return error
+    check_direction scales the direction to each tensor's own size and keeps the step whose
+    difference quotient agrees best with the next smaller step's, among those agreeing within
+    measured round-off (no ReLU kink inside): a correct network comes out at or below 1e-8 on
+    either OpenBLAS kernel, a wrong factor in one layer at or above 1e-3
+    (docs/guides/gradcheck.md), so the tolerance of 1e-6 keeps 100x on both sides."""
+    return check_direction(net, x).norm_error
 
 
 # ---- 4. whole-network gradient check ------------------------------------------------------------
@@ -200,8 +196,11 @@ def gradcheck(t, model, N, H, W):
     if model == "resnet18":
         if not t.params.get("imagenet", True):
             t.skip("ImageNet-size networks are off in this configuration")
-        # 11.7M parameters: the directional check only, with the network's own initialisation
-        net = models.resnet18(num_classes=10).double()
+        # 11.7M parameters: the directional check only, with the network's own initialisation.
+        # In eval mode: in training mode an ImageNet-depth BN network at initialisation is so
+        # sensitive that ReLU inputs cross zero within any step round-off allows (see
+        # docs/guides/gradcheck.md); the CIFAR case above checks BN's training-mode backward.
+        net = models.resnet18(num_classes=10).double().eval()
         x = t.input("x", normal(N, 3, H, W))
     else:
         net = randomize(t, models.cifar_resnet(8))
