@@ -305,3 +305,9 @@ def test_schedules_paper_and_short_set_the_papers_optimiser():
 def test_paper_schedule_is_counted_in_iterations_not_epochs(capsys):
     code, _, err = run_cli(capsys, "train", "--schedule", "paper", "--epochs", "3")
     assert_one_line_error(code, err, "64,000 iterations", "--schedule short")
+
+
+def test_train_sync_bn_needs_distributed(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "train", "--sync-bn", "--out", tmp_path, "--no-progress")
+    assert code == 2
+    assert "--sync-bn synchronizes batch norm across processes; it needs --distributed" in err

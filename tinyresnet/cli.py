@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from . import __version__, models, optim
+from . import __version__, models, nn, optim
 from .backend import default_dtype, set_default_dtype, to_device
 from .random import manual_seed
 
@@ -142,12 +142,39 @@ def _make_scheduler(args, optimizer, steps_per_epoch):
     return optim.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
 
 
-def _loader(dataset, args, shuffle, drop_last, seed):
+def _loader(dataset, args, shuffle, drop_last, seed, comm=None):
     from .data import DataLoader
 
     device = "cuda" if args.device == "cuda" else None
+    shards = {} if comm is None else {"num_replicas": comm.Get_size(), "rank": comm.Get_rank()}
     return DataLoader(dataset, batch_size=args.batch_size, shuffle=shuffle, drop_last=drop_last,
-                      seed=seed, num_workers=args.workers, device=device)
+                      seed=seed, num_workers=args.workers, device=device, **shards)
+
+
+def _communicator(args):
+    """MPI's world for --distributed (None without it), after checking the options fit it."""
+    if not args.distributed:
+        if args.sync_bn:
+            raise UsageError("--sync-bn synchronizes batch norm across processes; it needs "
+                             "--distributed (under mpiexec -n P)")
+        return None
+    from . import distributed
+
+    comm = distributed.world()  # RuntimeError with the install command when mpi4py is missing
+    distributed.abort_on_error(comm)
+    args.comm = comm  # main() ends every rank when this one fails
+    size = comm.Get_size()
+    if args.device == "cuda":
+        raise UsageError("--distributed runs on the CPU: the MPI of the mpich wheel cannot read "
+                         "GPU memory")
+    if args.batch_size % size:
+        raise UsageError(
+            f"--batch-size {args.batch_size} (the global batch) is not divisible by the {size} "
+            f"processes; use a multiple of {size}"
+        )
+    if comm.Get_rank() != 0:
+        logging.getLogger("tinyresnet").setLevel(logging.ERROR)  # rank 0 alone logs
+    return comm
 
 
 def _smoke_subset(dataset, n, seed):
@@ -168,11 +195,13 @@ def cmd_train(args):
         raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    comm = _communicator(args)
+    is_root = comm is None or comm.Get_rank() == 0
     if args.device == "cuda":
         to_device(np.zeros(1), "cuda")  # fail now with the backend's install hint
     bundle = build_datasets(args.dataset, args.data, args.image_size, val_fraction=args.val_fraction,
                             seed=args.seed, recipe=args.recipe, cache_dir=args.cache_dir,
-                            progress=not args.no_progress)
+                            progress=is_root and not args.no_progress)
     train_set, test_set = bundle.train, bundle.test
     if args.smoke:
         train_set = _smoke_subset(train_set, 2 * args.batch_size, args.seed)
@@ -188,10 +217,13 @@ def cmd_train(args):
     kwargs = _model_kwargs(len(spec["classes"]), spec["in_channels"])
     manual_seed(args.seed)
     model = _build_model(name, kwargs)
+    if args.sync_bn:
+        model = nn.convert_sync_batchnorm(model, comm)
     # The training loader drops the last, incomplete batch: a batch of a few images would give
     # batch norm noisy statistics. The seed fixes the shuffle order and the augmentation.
-    train_loader = _loader(train_set, args, shuffle=True, drop_last=True, seed=args.seed)
-    test_loader = _loader(test_set, args, shuffle=False, drop_last=False, seed=args.seed)
+    train_loader = _loader(train_set, args, shuffle=True, drop_last=True, seed=args.seed, comm=comm)
+    test_loader = _loader(test_set, args, shuffle=False, drop_last=False, seed=args.seed,
+                          comm=comm)
     optimizer = _make_optimizer(args, model.parameters())
     max_steps = None
     if args.schedule == "paper":
@@ -206,13 +238,20 @@ def cmd_train(args):
         "training %s (%s parameters) on %s (%s recipe): %d training, %d test images, %d epochs "
         "-> %s", name, f"{sum(p.size for p in model.parameters()):,}", args.dataset,
         spec["recipe"], len(train_set), len(test_set), args.epochs, out)
+    if comm is not None:
+        logging.getLogger(__name__).info(
+            "data parallel on %d processes: %d images per process of the global batch of %d, "
+            "batch norm %s", comm.Get_size(), args.batch_size // comm.Get_size(), args.batch_size,
+            "synchronized" if args.sync_bn else "per process")
     started = time.perf_counter()
     with _blas_threads(args, args.dataset):
         result = fit(model, train_loader, test_loader, optimizer, scheduler, epochs=args.epochs,
                      out_dir=out, resume=args.resume, device=args.device,
                      progress=not args.no_progress, scheduler_interval="step", model_name=name,
-                     model_kwargs=kwargs, extra={"data": spec}, max_steps=max_steps)
+                     model_kwargs=kwargs, extra={"data": spec}, max_steps=max_steps, comm=comm)
     elapsed = time.perf_counter() - started
+    if not is_root:
+        return 130 if result.interrupted else 0
     if result.interrupted:
         print(f"Interrupted; to continue from {last}, run the same command with --resume.",
               file=sys.stderr)
@@ -436,6 +475,7 @@ def build_parser():
             "with --resume to continue exactly where it stopped.\n\n"
             "examples:\n"
             "  tinyresnet train\n"
+            "  mpiexec -n 2 tinyresnet train --distributed --sync-bn\n"
             "  tinyresnet train --dataset cifar10 --data ~/data --epochs 160 --schedule multistep\n"
             "  tinyresnet train --dataset imagefolder --data cifar10/train --schedule short "
             "--epochs 3\n"
@@ -497,6 +537,13 @@ def build_parser():
     g.add_argument("--workers", type=int, default=0, metavar="N",
                    help="threads decoding images in parallel (image folders). Default: 0")
     _add_cache_dir(g)
+    g.add_argument("--distributed", action="store_true",
+                   help="data parallel over the processes of 'mpiexec -n P' (needs the mpi "
+                        "extra): --batch-size is the global batch, B/P images per process; "
+                        "rank 0 alone logs and writes")
+    g.add_argument("--sync-bn", action="store_true",
+                   help="with --distributed: batch norm uses the statistics of the global "
+                        "batch (SyncBatchNorm) instead of each process's share")
     g.add_argument("--smoke", action="store_true",
                    help="a quick check of the whole pipeline: two batches of training and one "
                         "of test images, for --epochs epochs")
@@ -637,6 +684,17 @@ _ASSIGN_COMMANDS = {
 }
 
 
+def _fail(args, message, status):
+    """Print the one-line error; under --distributed, end every rank (none waits forever)."""
+    comm = getattr(args, "comm", None)
+    if comm is not None and comm.Get_size() > 1:
+        from .distributed import abort
+
+        abort(comm, message, status)
+    print(message, file=sys.stderr)
+    return status
+
+
 def main(argv=None):
     """Run the command line; returns the exit status (0 ok, 1 check failed, 2 error, 130 Ctrl-C)."""
     from .train import CheckpointError
@@ -658,13 +716,11 @@ def main(argv=None):
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print(f"tinyresnet {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _fail(args, f"tinyresnet {args.command}: interrupted", 130)
     except (UsageError, CheckpointError, OSError, ValueError, TypeError, RuntimeError,
             FloatingPointError) as e:
         if os.environ.get("TINYRESNET_DEBUG"):
             raise
-        print(f"tinyresnet {args.command}: error: {_one_line(e)}", file=sys.stderr)
-        return 2
+        return _fail(args, f"tinyresnet {args.command}: error: {_one_line(e)}", 2)
     finally:
         package_logger.removeHandler(handler)

@@ -221,3 +221,41 @@ def test_device_cuda_gives_cupy_batches():
         assert all(type(x).__module__.startswith("cupy") for x, _ in batches)
         np.testing.assert_array_equal(to_numpy(batches[1][0]), data.images[4:])
         np.testing.assert_array_equal(to_numpy(batches[1][1]), data.labels[4:])
+
+
+# ---- data parallelism: rank shards of the global batch --------------------------------------
+@pytest.mark.parametrize("replicas", [2, 4])
+def test_rank_shards_put_together_are_the_single_process_batches(replicas):
+    augment = T.Compose([T.RandomCrop(2, padding=1), T.RandomHorizontalFlip()])
+    whole = _epoch(DataLoader(_Samples(26, augment), batch_size=8, shuffle=True, seed=3,
+                              drop_last=True, prefetch=False))
+    shards = [_epoch(DataLoader(_Samples(26, augment), batch_size=8, shuffle=True, seed=3,
+                                drop_last=True, num_replicas=replicas, rank=r))
+              for r in range(replicas)]
+    assert all(len(s) == len(whole) == 3 for s in shards)
+    for step, (x, y) in enumerate(whole):
+        # The same samples, in the same order, with the same augmentation (seeded by position).
+        np.testing.assert_array_equal(np.concatenate([s[step][0] for s in shards]), x)
+        np.testing.assert_array_equal(np.concatenate([s[step][1] for s in shards]), y)
+        assert all(len(s[step][1]) == 8 // replicas for s in shards)
+
+
+def test_without_drop_last_the_ranks_share_the_last_batch_and_count_every_sample_once():
+    loaders = [DataLoader(_dataset(21), batch_size=8, num_replicas=4, rank=r) for r in range(4)]
+    # 21 = 8 + 8 + 5: the last batch splits 2, 1, 1, 1.
+    assert [len(loader) for loader in loaders] == [3, 3, 3, 3]
+    seen = sorted(i for loader in loaders for batch in loader for i in _ids(batch))
+    assert seen == list(range(21))
+    assert [len(b[1]) for b in loaders[0]] == [2, 2, 2]
+    assert [len(b[1]) for b in loaders[3]] == [2, 2, 1]
+    # 17 = 8 + 8 + 1: ranks 1..3 get nothing of the last batch, so one batch fewer.
+    loaders = [DataLoader(_dataset(17), batch_size=8, num_replicas=4, rank=r) for r in range(4)]
+    assert [len(loader) for loader in loaders] == [3, 2, 2, 2]
+    assert [len(list(loader)) for loader in loaders] == [3, 2, 2, 2]
+
+
+def test_batch_size_not_divisible_by_the_replicas_is_refused():
+    with pytest.raises(ValueError, match="global batch size 10 is not divisible by the 4"):
+        DataLoader(_dataset(), batch_size=10, num_replicas=4, rank=0)
+    with pytest.raises(ValueError, match="0 <= rank < num_replicas"):
+        DataLoader(_dataset(), batch_size=4, num_replicas=2, rank=2)

@@ -8,6 +8,17 @@ resumed from a checkpoint (``set_epoch(epoch)``, or ``load_state_dict``), while 
 gets a new order.  Without a ``seed`` the loader draws one from the package generator
 (``tinyresnet.manual_seed``) when it is built, and keeps it in its ``state_dict``.
 
+Data parallelism (``num_replicas`` P > 1, one loader per MPI rank): every rank draws the same
+epoch order from the seed and cuts the same global batches of ``batch_size`` B from it; rank r
+keeps the r-th of P equal, contiguous shards of each batch (B/P samples; B must be divisible by
+P).  A sample keeps its position in the epoch, so its augmentation is the same with any number of
+ranks, and the P shards of a step together are the batch a single process would see.  Unlike
+PyTorch's DistributedSampler nothing is padded: with ``drop_last`` the incomplete last batch is
+dropped on every rank; without it the last batch is split as evenly as the samples allow (shards
+differ by at most one sample) and a rank left with no sample gets no last batch, so evaluation
+counts every sample exactly once.  Training needs ``drop_last=True`` for every rank to take the
+same number of steps.
+
 Prefetch: a background thread assembles the next batches (at most two ahead) while the caller
 trains on the current one.  NumPy, Pillow decoding and resizing release the GIL, so this hides
 most of the loading time even on two cores.  An exception raised while loading is re-raised in
@@ -46,13 +57,18 @@ class DataLoader:
     num_workers : threads that load the samples of a batch in parallel (0: one at a time, in the
         prefetch thread or the caller's)
     device : None or 'cpu' (NumPy batches) or 'cuda' (CuPy batches, copied in the prefetch thread)
+    num_replicas, rank : data parallelism, as PyTorch's DistributedSampler names them: this loader
+        yields rank ``rank``'s shard of each global batch of ``batch_size`` (see the module
+        docstring).  Default: one replica, rank 0 (the whole batch).
 
     Images keep the dataset's float dtype (float32 for every dataset here).  ``len(loader)`` is
-    the number of batches per epoch.
+    the number of batches per epoch (this rank's, with several replicas).
+
+    Raises ValueError for a batch size not divisible by ``num_replicas``, naming both.
     """
 
     def __init__(self, dataset, batch_size=32, shuffle=False, drop_last=False, seed=None,
-                 prefetch=True, num_workers=0, device=None):
+                 prefetch=True, num_workers=0, device=None, num_replicas=1, rank=0):
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise TypeError(
                 f"DataLoader: the dataset must support len() and indexing, got "
@@ -74,6 +90,17 @@ class DataLoader:
             raise ValueError(
                 f"DataLoader: num_workers must be an integer >= 0, got {num_workers!r}"
             )
+        if not (isinstance(num_replicas, (int, np.integer)) and num_replicas > 0
+                and isinstance(rank, (int, np.integer)) and 0 <= rank < num_replicas):
+            raise ValueError(
+                f"DataLoader: expected num_replicas >= 1 and 0 <= rank < num_replicas, got "
+                f"num_replicas={num_replicas!r}, rank={rank!r}"
+            )
+        if batch_size % num_replicas:
+            raise ValueError(
+                f"DataLoader: the global batch size {batch_size} is not divisible by the "
+                f"{num_replicas} replicas; choose a multiple of {num_replicas}"
+            )
         if seed is None:
             seed = int(get_rng().integers(2**63))
         elif not (isinstance(seed, (int, np.integer)) and seed >= 0):
@@ -84,10 +111,21 @@ class DataLoader:
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
         self.seed, self.epoch = int(seed), 0
         self.prefetch, self.num_workers, self.device = bool(prefetch), int(num_workers), device
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
 
     def __len__(self):
         n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        if self.drop_last:
+            return n // self.batch_size
+        # Without drop_last, a rank gets the last batch only when its shard of it is not empty.
+        rest = n % self.batch_size
+        return n // self.batch_size + int(rest > 0 and self._shard(rest)[0] < self._shard(rest)[1])
+
+    def _shard(self, size):
+        """[start, stop) of this rank's shard within a batch of ``size`` samples (np.array_split's)."""
+        base, extra = divmod(size, self.num_replicas)
+        start = self.rank * base + min(self.rank, extra)
+        return start, start + base + (self.rank < extra)
 
     # ---- position, for resuming ----------------------------------------------------------------
     def set_epoch(self, epoch):
@@ -105,14 +143,24 @@ class DataLoader:
 
     # ---- iteration -----------------------------------------------------------------------------
     def batch_indices(self, epoch):
-        """The dataset indices of each batch of epoch ``epoch``, in order (a list of arrays)."""
+        """The dataset indices of each batch of epoch ``epoch``, in order (a list of arrays; this
+        rank's shards with several replicas)."""
+        return [indices for _, indices in self._batches(epoch)]
+
+    def _batches(self, epoch):
+        """(position in the epoch of the first sample, dataset indices) of this rank's batches."""
         n = len(self.dataset)
         if self.shuffle:
             order = np.random.default_rng(np.random.SeedSequence([self.seed, epoch])).permutation(n)
         else:
             order = np.arange(n)
-        stop = len(self) * self.batch_size if self.drop_last else n
-        return [order[i:i + self.batch_size] for i in range(0, stop, self.batch_size)]
+        stop = n - n % self.batch_size if self.drop_last else n
+        batches = []
+        for first in range(0, stop, self.batch_size):
+            start, end = self._shard(min(self.batch_size, n - first))
+            if end > start:
+                batches.append((first + start, order[first + start:first + end]))
+        return batches
 
     def __iter__(self):
         epoch = self.epoch
@@ -122,8 +170,8 @@ class DataLoader:
     def _iterate(self, epoch):
         pool = ThreadPoolExecutor(self.num_workers) if self.num_workers else None
         batches = (
-            self._load_batch(epoch, b * self.batch_size, indices, pool)
-            for b, indices in enumerate(self.batch_indices(epoch))
+            self._load_batch(epoch, first_position, indices, pool)
+            for first_position, indices in self._batches(epoch)
         )
         try:
             yield from _prefetch(batches) if self.prefetch else batches
@@ -164,7 +212,9 @@ class DataLoader:
         return (
             f"DataLoader(samples={len(self.dataset)}, batch_size={self.batch_size}, "
             f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed}, "
-            f"prefetch={self.prefetch}, num_workers={self.num_workers}, device={self.device})"
+            f"prefetch={self.prefetch}, num_workers={self.num_workers}, device={self.device}"
+            + (f", num_replicas={self.num_replicas}, rank={self.rank})" if self.num_replicas > 1
+               else ")")
         )
 
 

@@ -37,12 +37,14 @@ from .pool import (
     maxpool2d_forward_naive,
 )
 from .residual import add_backward, add_forward
+from .sync_norm import sync_batchnorm2d_backward, sync_batchnorm2d_forward
 
 __all__ = [
     "im2col", "col2im", "conv_output_shape", "set_column_padding",
     "conv2d_forward", "conv2d_backward", "conv2d_forward_naive", "conv2d_backward_naive",
     "set_im2col_recompute", "set_taller_operand_first",
     "batchnorm2d_forward", "batchnorm2d_backward",
+    "sync_batchnorm2d_forward", "sync_batchnorm2d_backward",
     "relu_forward", "relu_backward",
     "maxpool2d_forward", "maxpool2d_backward", "maxpool2d_forward_naive", "maxpool2d_backward_naive",
     "avgpool2d_forward", "avgpool2d_backward",

@@ -10,10 +10,11 @@ from .module import Module, is_grad_enabled, no_grad, set_check_finite
 from .norm import BatchNorm2d
 from .parameter import Parameter
 from .pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from .sync_norm import SyncBatchNorm, convert_sync_batchnorm
 
 __all__ = [
     "Parameter", "Module", "no_grad", "is_grad_enabled", "set_check_finite", "init",
-    "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
-    "AdaptiveMaxPool2d",
+    "Conv2d", "BatchNorm2d", "SyncBatchNorm", "convert_sync_batchnorm", "ReLU", "MaxPool2d",
+    "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
     "Linear", "Flatten", "Identity", "Dropout", "Sequential", "CrossEntropyLoss",
 ]

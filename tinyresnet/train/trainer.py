@@ -37,6 +37,15 @@ applied could not be resumed exactly); the trainer then saves ``last.npz`` and r
 ``interrupted=True``.  A second press stops at once, without saving (the batch in flight may be
 half applied), leaving the checkpoint of the last finished epoch.  A KeyboardInterrupt raised in a
 callback is handled as a first press.
+
+Data parallel (``comm``, an MPI communicator; see ``tinyresnet.distributed``): each rank runs
+``fit`` on its own shard of every batch (loaders built with ``num_replicas``/``rank``).  Rank 0's
+parameters and buffers are broadcast first; after every backward one Allreduce averages the
+gradients and sums the batch's loss, correct count and Ctrl-C flag, so every rank logs the global
+batch's figures and all stop at the same batch.  Before each evaluation rank 0's buffers (the
+running statistics, per-rank unless batch norm is synchronized) are broadcast, and evaluation sums
+its counts over the ranks.  Only rank 0 shows progress, writes the history and the checkpoints;
+every rank reads ``last.npz`` on resume (a folder all ranks see), with any number of ranks.
 """
 import contextlib
 import itertools
@@ -47,6 +56,8 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ..backend import get_array_module, to_device, to_numpy
 from ..nn import CrossEntropyLoss, no_grad
@@ -83,6 +94,9 @@ class _StopRequest:
 
     def __init__(self):
         self.requested = self.forced = False
+        # Data parallel: the flag every rank agreed on at the last gradient Allreduce (None: not
+        # distributed), so that all ranks stop at the same batch.
+        self.agreed = None
         self._previous = None
 
     def _handle(self, signum, frame):
@@ -103,7 +117,7 @@ class _StopRequest:
         return False
 
     def check(self):
-        if self.requested:
+        if self.requested if self.agreed is None else self.agreed:
             raise KeyboardInterrupt
 
 
@@ -132,12 +146,13 @@ def _to(device, *arrays):
 
 
 def evaluate(model, loader, loss_fn=None, device="cpu", topk=(1, 5), progress=False,
-             stop=None):
+             stop=None, comm=None):
     """Mean loss and top-k accuracies of ``model`` over every batch of ``loader``.
 
     The model runs in eval mode (batch norm uses its running statistics) inside ``no_grad``, and
     is put back in the mode it was in.  Returns ``{"loss", "acc1", "acc5", "count"}`` (one
-    ``acc<k>`` per k in ``topk``, in percent).
+    ``acc<k>`` per k in ``topk``, in percent).  With an MPI ``comm`` each rank evaluates its
+    shard and the sums are added over the ranks (every rank gets the totals).
     """
     loss_fn = loss_fn or CrossEntropyLoss()
     was_training = model.training
@@ -159,6 +174,11 @@ def evaluate(model, loader, loss_fn=None, device="cpu", topk=(1, 5), progress=Fa
     finally:
         bar.close()
         model.train(was_training)
+    if comm is not None:
+        from ..distributed import allreduce_sum
+
+        loss_sum, count, *correct = allreduce_sum(comm, np.array([loss_sum, count, *correct],
+                                                                dtype=np.float64)).tolist()
     result = {"loss": loss_sum / max(count, 1), "count": count}
     result.update({f"acc{k}": 100.0 * c / max(count, 1) for k, c in zip(topk, correct)})
     return result
@@ -178,7 +198,7 @@ def _batches_from(loader, start):
 def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, out_dir,
         resume=False, device="cpu", progress=True, scheduler_interval="epoch", loss_fn=None,
         model_name=None, model_kwargs=None, extra=None, on_batch=None, plot=True, max_steps=None,
-        log_every=10):
+        log_every=10, comm=None):
     """Train ``model`` for ``epochs`` epochs, evaluating, logging and checkpointing every epoch.
 
     Parameters
@@ -205,6 +225,8 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
         such as the ResNet paper's 64,000), even in the middle of an epoch; None: no limit
     log_every : read the loss and accuracy as Python numbers every this many steps (see the
         module docstring)
+    comm : an MPI communicator to train data-parallel over its ranks, or None (see the module
+        docstring); the loaders must be sharded with ``num_replicas``/``rank``
 
     Returns
     -------
@@ -225,6 +247,21 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
             "fit: the training loader yields no batches (a dataset smaller than the batch size "
             "with drop_last=True?)"
         )
+    replicas = None
+    if comm is not None:
+        from ..distributed import Replicas
+
+        replicas = Replicas(model, comm)
+        progress = progress and replicas.is_root
+        # Every rank must take as many steps, or one would wait forever in the gradient Allreduce.
+        # The sums of n and n^2 decide it the same way on every rank: equal iff P sum n^2 = (sum n)^2.
+        total, squares = replicas.sum([n_batches, n_batches ** 2])
+        if total * total != squares * replicas.size:
+            raise ValueError(
+                f"fit: the ranks' training loaders have different numbers of batches (this rank "
+                f"{n_batches}, {total / replicas.size:g} on average); shard them with drop_last=True"
+            )
+    is_root = replicas is None or replicas.is_root
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     last_path = os.path.join(out_dir, "last.npz")
@@ -248,13 +285,18 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
         logger.info("resuming from %s %s", last_path, _where(start_epoch, start_step))
     elif os.path.exists(last_path):
         logger.info("starting afresh in %s (its previous checkpoints will be overwritten)", out_dir)
-    history = History.load(out_dir, plot=plot, upto_epoch=start_epoch)
-    result.history = history.records
+    if replicas is not None:
+        replicas.broadcast_state()
+    # Only rank 0 writes files; the other ranks keep their records in memory.
+    history = History.load(out_dir, plot=plot, upto_epoch=start_epoch) if is_root else None
+    result.history = history.records if is_root else []
 
     # Where training stands; every checkpoint, including the Ctrl-C one, records exactly this.
     position = {"epoch": start_epoch, "step": start_step}
 
     def checkpoint(path):
+        if not is_root:
+            return
         trainer_state = {"best_acc1": result.best_acc1, "best_epoch": result.best_epoch,
                          "meters": {k: m.state_dict() for k, m in meters.items()}}
         save_checkpoint(path, model, optimizer, scheduler, epoch=position["epoch"],
@@ -262,6 +304,8 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
                         model_kwargs=model_kwargs, extra={**(extra or {}), "trainer": trainer_state})
 
     with _StopRequest() as stop:
+        if replicas is not None:
+            stop.agreed = False
         try:
             for epoch in range(start_epoch, epochs):
                 if hasattr(train_loader, "set_epoch"):
@@ -278,11 +322,15 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
                 if first < end:
                     timing = _train_epoch(model, train_loader, optimizer, scheduler, loss_fn, meters,
                                  epoch, epochs, first, end, position, device, progress,
-                                 scheduler_interval, on_batch, stop, max(int(log_every), 1))
+                                 scheduler_interval, on_batch, stop, max(int(log_every), 1),
+                                 replicas)
                 record = {"epoch": epoch, "lr": meters["lr"].val,
                           "train_loss": meters["loss"].avg, "train_acc1": meters["acc1"].avg}
                 if val_loader is not None:
-                    val = evaluate(model, val_loader, loss_fn, device, progress=False, stop=stop)
+                    if replicas is not None:
+                        replicas.broadcast_state()  # the same running statistics on every rank
+                    val = evaluate(model, val_loader, loss_fn, device, progress=False, stop=stop,
+                                   comm=comm)
                     record.update({f"val_{k}": v for k, v in val.items() if k != "count"})
                 record.update(timing)
                 if isinstance(scheduler, ReduceLROnPlateau):
@@ -290,7 +338,10 @@ def fit(model, train_loader, val_loader, optimizer, scheduler=None, *, epochs, o
                     scheduler.step(record.get(f"val_{watched}", record[f"train_{watched}"]))
                 elif scheduler is not None and scheduler_interval == "epoch":
                     scheduler.step()
-                history.append(record)
+                if is_root:
+                    history.append(record)
+                else:
+                    result.history.append(record)
                 logger.info("epoch %d/%d  %s", epoch + 1, epochs, "  ".join(
                     f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"))
                 position.update(epoch=epoch + 1, step=0)
@@ -348,7 +399,8 @@ class _Pending:
 
 
 def _train_epoch(model, loader, optimizer, scheduler, loss_fn, meters, epoch, epochs, first,
-                 end, position, device, progress, scheduler_interval, on_batch, stop, log_every):
+                 end, position, device, progress, scheduler_interval, on_batch, stop, log_every,
+                 replicas=None):
     """Train on batches ``first`` .. ``end - 1`` of one epoch, updating ``meters`` and
     ``position``.  Returns ``{"time_steps", "time_train_s", "time_data_s"}``: the steps run, the
     wall time of the loop, and the part of it spent waiting for the loader's next batch (what the
@@ -367,15 +419,23 @@ def _train_epoch(model, loader, optimizer, scheduler, loss_fn, meters, epoch, ep
             x, y = _to(device, x, y)
             logits = model(x)
             loss = loss_fn(logits, y)
+            n = int(y.shape[0])
+            # Top-1 hits on the device (argmax takes the first of tied logits, as topk_correct).
+            hits = (logits.argmax(axis=1) == y).sum()
             model.zero_grad()
             model.backward(loss_fn.backward())
+            if replicas is not None:
+                # One Allreduce: the mean gradient, and the global batch's loss, hits and size.
+                # (The loss is checked once per logging interval, on every rank alike.)
+                loss_sum, hits, n, stop_votes = replicas.average_gradients(
+                    [loss * n, hits, n, stop.requested])
+                n = int(n)
+                loss = loss_sum / n
+                stop.agreed = stop_votes > 0
             meters["lr"].update(_current_lr(optimizer))
             optimizer.step()
             if scheduler is not None and scheduler_interval == "step":
                 scheduler.step()
-            n = int(y.shape[0])
-            # Top-1 hits on the device (argmax takes the first of tied logits, as topk_correct).
-            hits = (logits.argmax(axis=1) == y).sum()
             pending.add(step, loss, hits, n)
             position.update(epoch=epoch, step=step + 1)
             images += n
