@@ -25,6 +25,7 @@ STEPS = {
     "resnet50 224x224 b8": ("resnet50", "resnet50", 8, 224, 1000),
     "resnet18 224x224 b8": ("resnet18", "resnet18", 8, 224, 1000),
     "cifar_resnet56 32x32 b128": ("cifar_resnet56", "cifar_resnet56", 128, 32, 10),
+    "cifar_resnet20 32x32 b128": ("cifar_resnet20", "cifar_resnet20", 128, 32, 10),
 }
 QUICK_STEPS = {"cifar_resnet20 32x32 b4": ("cifar_resnet20", "cifar_resnet20", 4, 32, 10)}
 SGD = dict(lr=0.01, momentum=0.9, weight_decay=1e-4)

@@ -115,6 +115,14 @@ def test_cross_entropy_matches_numpy(dtype):
                 F.softmax_cross_entropy_backward(1.0, cache_cpu)) < TOL[dtype]
 
 
+def test_the_loss_stays_on_the_device_until_read():
+    """nn.CrossEntropyLoss on GPU logits gives a 0-d device array (no host sync in a step)."""
+    logits, labels = _gpu(np.zeros((4, 3), np.float32), np.arange(4) % 3)
+    loss = nn.CrossEntropyLoss()(logits, labels)
+    assert backend.device_of(loss) == "cuda" and loss.shape == ()
+    assert abs(float(loss) - np.log(3)) < 1e-6
+
+
 def test_mixed_numpy_and_cupy_is_a_clear_error():
     x = np.ones((1, 3, 4, 4))
     w = backend.to_device(np.ones((2, 3, 3, 3)), "cuda")

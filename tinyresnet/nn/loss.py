@@ -1,14 +1,19 @@
 """CrossEntropyLoss: softmax cross-entropy over logits, with PyTorch's reduction and
 ignore_index."""
+import numpy as np
+
 from .. import functional as F
+from ..backend import get_array_module
 from .module import Module
 
 __all__ = ["CrossEntropyLoss"]
 
 
 class CrossEntropyLoss(Module):
-    """``loss = loss_fn(logits, labels)`` returns a Python float (an array (N,) for
-    ``reduction="none"``); ``loss_fn.backward()`` returns d(loss)/d(logits), of the logits' shape
+    """``loss = loss_fn(logits, labels)`` returns the loss: a Python float for NumPy logits, a 0-d
+    CuPy array for logits on the GPU (reading it, ``float(loss)``, waits for the device, so a
+    training step leaves it on the device until it is logged), an array (N,) for
+    ``reduction="none"``; ``loss_fn.backward()`` returns d(loss)/d(logits), of the logits' shape
     and dtype.
 
     label_smoothing : float in [0, 1]
@@ -30,7 +35,9 @@ class CrossEntropyLoss(Module):
         loss, cache = F.cross_entropy_forward(logits, labels, self.label_smoothing,
                                               self.reduction, self.ignore_index)
         self._save(cache)
-        return loss if self.reduction == "none" else float(loss)
+        if self.reduction == "none" or get_array_module(loss) is not np:
+            return loss
+        return float(loss)
 
     def backward(self, dloss=1.0):
         """dloss: a number, or for reduction="none" a number or an array (N,)."""

@@ -174,6 +174,7 @@ def evaluate(model, loader, loss_fn=None, device="cpu", topk=(1, 5), progress=Fa
     finally:
         bar.close()
         model.train(was_training)
+    loss_sum = float(loss_sum)  # on the GPU, the one wait for the device of the whole pass
     if comm is not None:
         from ..distributed import allreduce_sum
 

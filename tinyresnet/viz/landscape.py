@@ -56,7 +56,7 @@ def evaluate(model, x, y, batch_size=256):
         for start in range(0, len(x), batch_size):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
             logits = model(xb)
-            total_loss += loss_fn(logits, yb) * len(xb)
+            total_loss += float(loss_fn(logits, yb)) * len(xb)
             correct += int((to_numpy(logits).argmax(axis=1) == to_numpy(yb)).sum())
     return total_loss / len(x), correct / len(x)
 

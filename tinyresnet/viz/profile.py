@@ -87,7 +87,7 @@ def gradient_profile(model, x, y):
         activation_grad_norms=np.array([norm(records[name]["dy"]) for name, _ in layers]),
         on_shortcut=np.array([_on_shortcut(name) for name, _ in layers]),
         is_conv=np.array([isinstance(m, nn.Conv2d) for _, m in layers]),
-        loss=loss,
+        loss=float(loss),
     )
 
 
