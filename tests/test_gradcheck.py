@@ -207,3 +207,20 @@ def test_report_with_no_errors_is_ok():
     report = GradCheckReport()
     assert report.ok and report.worst is None
     assert str(report) == "gradient check passed (tolerance 1e-07)"
+
+
+def test_a_zero_gradient_passes_within_the_roundoff_of_the_quotient(rng):
+    """A conv bias before batch norm has a zero gradient: its numerical one is pure round-off,
+    about eps * sum|y * dy| / h (1.2e-9 was seen under the Sandybridge kernel, above the old fixed
+    1e-9), so the absolute floor follows that round-off; a wrong bias gradient still fails."""
+    model = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.BatchNorm2d(1)).double()
+    report = check_module(model, rng.standard_normal((2, 1, 3, 3)))
+    assert report.ok and 1e-9 <= report.atol < 1e-6, str(report)
+    model[0].backward = lambda dy, conv=model[0]: _bias_off_by(conv, dy, 1e-3)
+    assert not check_module(model, rng.standard_normal((2, 1, 3, 3))).ok
+
+
+def _bias_off_by(conv, dy, delta):
+    dx = type(conv).backward(conv, dy)
+    conv.bias.grad = conv.bias.grad + delta
+    return dx

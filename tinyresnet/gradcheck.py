@@ -21,7 +21,11 @@ Errors are relative: norm-wise ||a - n|| / max(||a||, ||n||), and element-wise
 |n|, keeps elements that are pure round-off from dominating).  A tensor passes when its norm-wise
 error is below ``tol``, or when every |a - n| is below ``atol``: a gradient that is exactly zero
 in theory (the bias of a conv followed by batch norm) is all round-off, and no relative measure
-of round-off means anything.
+of round-off means anything.  ``check_op`` and ``check_module`` set ``atol`` from the round-off of
+the difference quotient itself: each L is a sum whose terms add up to S = sum |f(x) * dy|, so it
+carries an error of about eps * S, and the quotient one of eps * S / h; ``atol`` is 100 times that
+(at least 1e-9), so a zero gradient passes under every BLAS kernel's rounding and a wrong one of
+any size that differences can resolve does not.
 """
 import math
 from dataclasses import dataclass, field
@@ -132,6 +136,12 @@ def _as_tuple(g):
     return g if isinstance(g, tuple) else (g,)
 
 
+def _roundoff_atol(y, dy, h):
+    """100 x the round-off of a central difference of L = sum(y * dy): eps * sum|y * dy| / h."""
+    terms = np.abs(np.asarray(to_numpy(y), dtype=np.float64) * to_numpy(dy)).sum()
+    return max(1e-9, 100 * np.finfo(np.float64).eps * float(terms) / h)
+
+
 def check_op(forward, backward, args, kwargs=None, wrt=None, names=None, tol=1e-7, h=1e-6,
              seed=12345):
     """Check a functional pair ``y, cache = forward(*args, **kwargs)``, ``grads = backward(dy, cache)``.
@@ -150,7 +160,7 @@ def check_op(forward, backward, args, kwargs=None, wrt=None, names=None, tol=1e-
     rng = np.random.default_rng(seed)
     dy = xp.asarray(rng.standard_normal(np.shape(y)))
     grads = _as_tuple(backward(dy, cache))
-    report = GradCheckReport(tol=tol)
+    report = GradCheckReport(tol=tol, atol=_roundoff_atol(y, dy, h))
     for i, g, name in zip(wrt, grads, names):
         if g is None:
             continue
@@ -171,7 +181,7 @@ def check_module(module, x, tol=1e-7, h=1e-6, seed=12345, inputs=True):
     dy = xp.asarray(rng.standard_normal(y.shape))
     module.zero_grad()
     dx = module.backward(dy)
-    report = GradCheckReport(tol=tol)
+    report = GradCheckReport(tol=tol, atol=_roundoff_atol(y, dy, h))
 
     def f(_):
         return module(x)

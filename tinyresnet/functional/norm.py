@@ -42,6 +42,22 @@ def _unchannels(a2, shape):
     return a2.reshape(C, N, H, W).transpose(1, 0, 2, 3)
 
 
+def _check_args(op, x, gamma, beta, running_mean, running_var):
+    """A 4-D input, and per-channel arrays (C,) of its dtype where given (batch norm's and the
+    synchronized batch norm's boundary check)."""
+    check_array(x, op, ndim=4)
+    check_same_dtype(op, input=x, weight=gamma, bias=beta, running_mean=running_mean,
+                     running_var=running_var)
+    C = x.shape[1]
+    for name, v in (("weight", gamma), ("bias", beta), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        if v is not None and tuple(v.shape) != (C,):
+            raise ValueError(
+                f"{op}: expected input of shape (N, {v.size}, H, W) to match {name} of "
+                f"shape {tuple(v.shape)}, got {tuple(x.shape)}"
+            )
+
+
 def batchnorm2d_forward(
     x, gamma, beta, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5
 ):
@@ -61,20 +77,9 @@ def batchnorm2d_forward(
     y : array (N, C, H, W)
     cache : (x_hat, inv_std, gamma, training)
     """
-    check_array(x, "batchnorm2d", ndim=4)
-    check_same_dtype(
-        "batchnorm2d", input=x, weight=gamma, bias=beta,
-        running_mean=running_mean, running_var=running_var,
-    )
+    _check_args("batchnorm2d", x, gamma, beta, running_mean, running_var)
     xp = get_array_module(x)
     C = x.shape[1]
-    for name, v in (("weight", gamma), ("bias", beta), ("running_mean", running_mean),
-                    ("running_var", running_var)):
-        if v is not None and tuple(v.shape) != (C,):
-            raise ValueError(
-                f"batchnorm2d: expected input of shape (N, {v.size}, H, W) to match {name} of "
-                f"shape {tuple(v.shape)}, got {tuple(x.shape)}"
-            )
     # BEGIN SOLUTION batchnorm_forward
     M = x.size // C
     x2 = _channels(x)  # (C, M): every per-channel sum is a row sum

@@ -38,8 +38,7 @@ arrays).  With one rank this is ``batchnorm2d`` computed from sums.
 import numpy as np
 
 from ..backend import get_array_module, to_numpy
-from ._validate import check_array, check_same_dtype
-from .norm import _channels, _unchannels
+from .norm import _channels, _check_args, _unchannels
 
 __all__ = ["sync_batchnorm2d_forward", "sync_batchnorm2d_backward"]
 
@@ -72,18 +71,9 @@ def sync_batchnorm2d_forward(x, gamma, beta, running_mean, running_var, momentum
     Raises ValueError for a non-4-D input, mismatched channel counts or dtypes, or a global batch
     with fewer than two values per channel.
     """
-    check_array(x, "sync_batchnorm2d", ndim=4)
-    check_same_dtype("sync_batchnorm2d", input=x, weight=gamma, bias=beta,
-                     running_mean=running_mean, running_var=running_var)
+    _check_args("sync_batchnorm2d", x, gamma, beta, running_mean, running_var)
     xp = get_array_module(x)
     C = x.shape[1]
-    for name, v in (("weight", gamma), ("bias", beta), ("running_mean", running_mean),
-                    ("running_var", running_var)):
-        if v is not None and tuple(v.shape) != (C,):
-            raise ValueError(
-                f"sync_batchnorm2d: expected input of shape (N, {v.size}, H, W) to match {name} "
-                f"of shape {tuple(v.shape)}, got {tuple(x.shape)}"
-            )
     x2 = _channels(x)  # (C, M_r)
     local = np.empty(C + 1)
     local[:C] = to_numpy(x2.sum(axis=1))
