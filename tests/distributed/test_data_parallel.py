@@ -80,16 +80,21 @@ def test_sync_bn_two_ranks_give_the_one_process_run_float32(tmp_path):
 
 
 @pytest.mark.slow
-def test_sync_bn_float32_epoch_differs_no_more_than_float32_rounding_does(tmp_path):
-    """After the 21 steps of an epoch, float32 training is chaotic: the same one-process run fed
-    its batches in reverse order (the same maths) already differs by ~1e-3, so the two-rank run
-    is held to that noise floor, not to 1e-4 (docs/distributed.md)."""
-    options = {"steps": 21, "dtype": "float32", "lr": 0.01}
-    whole = _steps(tmp_path, "whole", "whole", **options)
-    floor = _relative_difference(whole, _steps(tmp_path, "reverse", "whole", reverse=True,
-                                               **options))
-    parallel = _steps(tmp_path, "parallel", "parallel", processes=2, sync_bn=True, **options)
-    assert _relative_difference(whole, parallel) <= 2 * floor
+def test_sync_bn_float32_epoch_stays_as_close_to_exact_as_one_process_does(tmp_path):
+    """After the 21 steps of an epoch, float32 training is chaotic: two one-process float32 runs
+    that differ only in rounding (batches fed in reverse order, or another BLAS kernel) end ~1e-3
+    apart, so no 1e-4 bound between two float32 runs can hold (docs/distributed.md).  What can be
+    asked: the two-rank float32 run stays as close to the exact (float64) trajectory as the
+    one-process float32 run does, within a factor that covers the chaos: the ratio of the two
+    distances was 1.38 (SkylakeX kernel) and 0.67 (Sandybridge); 10 is allowed.  The bugs are the
+    float64 tests' to catch (1e-10 after a few steps)."""
+    options = {"steps": 21, "lr": 0.01}
+    exact = _steps(tmp_path, "exact", "whole", dtype="float64", **options)
+    whole = _steps(tmp_path, "whole", "whole", dtype="float32", **options)
+    parallel = _steps(tmp_path, "parallel", "parallel", processes=2, sync_bn=True,
+                      dtype="float32", **options)
+    one_process = _relative_difference(exact, whole)
+    assert _relative_difference(exact, parallel) <= 10 * one_process, one_process
 
 
 def _model_state(path):
