@@ -99,6 +99,8 @@ def plot_history(records, path):
             ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if epochs and min(epochs) == max(epochs):
+            ax.set_xlim(epochs[0] - 1, epochs[0] + 1)  # one epoch: an axis of whole epochs around it
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         if ax.has_data():
