@@ -14,7 +14,11 @@ chaotic (Yang et al. 2019, "A mean field theory of batch normalization": gradien
 geometrically with depth), measured here as a relative output change 1,700 times the relative
 change of the weights, so ReLU inputs cross zero within any step that round-off allows.  The
 bottleneck wiring is what ResNet-50 adds; BN's training-mode backward is checked in the
-networks above.
+networks above.  ResNeXt is not checked here: in eval mode its 4-channel groups let a whole group
+of ReLU-zeroed inputs give a conv output of exactly zero, which sits on the next ReLU's kink
+(measured 5e-3 at init; 2.7e-8 with random BN betas, too close to the tolerance), and in training
+mode it comes out at 1.7e-8; its gradients are compared with a torch rebuild instead, to 1e-8
+(tests/models/test_parity_torch.py), and grouped convolution is gradient-checked op by op.
 """
 import pytest
 
@@ -27,8 +31,6 @@ CASES = [
     # name, kwargs, input shape (large enough that layer4's BN sees >= 4 values per channel), mode
     pytest.param("resnet18", {"num_classes": 10}, (1, 3, 64, 64), "train", id="resnet18"),
     pytest.param("resnet50", {"num_classes": 10}, (1, 3, 64, 64), "eval", id="resnet50-eval"),
-    pytest.param("resnext50_32x4d", {"num_classes": 10}, (1, 3, 64, 64), "eval",
-                 id="resnext50_32x4d-eval", marks=pytest.mark.slow),  # grouped 3x3s; as resnet50
     pytest.param("cifar_resnet20", {}, (2, 3, 16, 16), "train", id="cifar_resnet20"),
     pytest.param("cifar_resnet20", {"shortcut": "B"}, (2, 3, 16, 16), "train",
                  id="cifar_resnet20-B"),
