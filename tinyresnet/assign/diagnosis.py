@@ -297,7 +297,7 @@ def _shape_finding(name, value, expected):
             return Finding(name, summary, "transpose",
                            f"your {name} is the transpose of the expected one: a transpose is "
                            f"missing (or one too many)")
-        return Finding(name, summary, "shape", f"the shape is the transpose of the expected one")
+        return Finding(name, summary, "shape", "the shape is the transpose of the expected one")
     if value.ndim == 4 and value.shape == (expected.shape[1], expected.shape[0]) + expected.shape[2:]:
         if _close(value.transpose(1, 0, 2, 3), expected, 1e-6):
             return Finding(name, summary, "transpose",

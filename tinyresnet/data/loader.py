@@ -25,7 +25,6 @@ most of the loading time even on two cores.  An exception raised while loading i
 the caller at the batch where it happened, and abandoning the iteration (``break``, an error in
 the training step, ``close()``) stops the thread.
 """
-import math
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor

@@ -13,7 +13,6 @@ its path relative to the folder:
 exactly as the original (``tinyresnet data pack`` / ``tinyresnet data extract``).  The file holds
 only arrays of numbers and strings, is read with ``allow_pickle=False`` and written atomically.
 """
-import os
 from pathlib import Path, PurePosixPath
 
 import numpy as np

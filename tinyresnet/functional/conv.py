@@ -35,18 +35,17 @@ Fast paths, each tested equal to the loop references (``conv2d_forward_naive``):
   together into the same cache sets.
 * dw's product puts its taller operand first (``set_taller_operand_first``), which OpenBLAS runs
   faster.
-* The arguments are checked once, here (``_check_conv_args``); the helpers called after trust them.
+* The arguments are checked once, here (``conv_grouped.check_conv_args``, grouped or not); the helpers called after trust them.
 """
 from ..backend import get_array_module
-from ._validate import check_array, check_same_dtype, check_window_args
 from .conv_grouped import (
-    GroupedCache, GroupedNaiveCache, conv2d_grouped_backward, conv2d_grouped_backward_naive,
+    GroupedCache, check_conv_args, GroupedNaiveCache, conv2d_grouped_backward, conv2d_grouped_backward_naive,
     conv2d_grouped_forward, conv2d_grouped_forward_naive,
 )
 from .conv_padding import PaddedCache, padded_backward, padded_forward
 # The public im2col, col2im and conv_output_shape are what a student writes conv2d with (the A1
 # release stubs the regions below); the library's own code calls their unchecked twins, its input
-# already checked once by _check_conv_args.
+# already checked once by check_conv_args.
 from .im2col import _col2im, _columns, _im2col, _output_shape, col2im, conv_output_shape, im2col  # noqa: F401
 
 __all__ = [
@@ -183,25 +182,6 @@ def _unpixels(dcols, x_shape, stride):
     # END SOLUTION
 
 
-def _check_conv_args(x, w, b, stride, padding, dilation):
-    check_array(x, "conv2d", ndim=4)
-    check_array(w, "conv2d", name="weight", ndim=4)
-    check_same_dtype("conv2d", input=x, weight=w, bias=b)
-    F, C, kh, kw = w.shape
-    if x.shape[1] != C:
-        raise ValueError(
-            f"conv2d: expected input with {C} channels, shape (N, {C}, H, W), "
-            f"got shape {tuple(x.shape)}"
-        )
-    if b is not None and tuple(b.shape) != (F,):
-        raise ValueError(f"conv2d: expected bias of shape ({F},), got {tuple(b.shape)}")
-    kernel_size, stride, padding, dilation = check_window_args(
-        (kh, kw), stride, padding, dilation, "conv2d"
-    )
-    _output_shape(x.shape, kernel_size, stride, padding, dilation, op="conv2d")
-    return stride, padding, dilation
-
-
 def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """Convolve x with w (and add b).
 
@@ -223,7 +203,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         return padded_forward(conv2d_forward, x, w, b, stride, padding, dilation, groups)
     if groups != 1:
         return conv2d_grouped_forward(x, w, b, stride, padding, dilation, groups)
-    stride, padding, dilation = _check_conv_args(x, w, b, stride, padding, dilation)
+    stride, padding, dilation = check_conv_args(x, w, b, stride, padding, dilation)
     # BEGIN SOLUTION conv_forward
     F, C, kh, kw = w.shape
     N = x.shape[0]
@@ -309,7 +289,7 @@ def conv2d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1, groups=1
     if groups != 1:
         return conv2d_grouped_forward_naive(conv2d_forward_naive, x, w, b, stride, padding,
                                             dilation, groups)
-    stride, padding, dilation = _check_conv_args(x, w, b, stride, padding, dilation)
+    stride, padding, dilation = check_conv_args(x, w, b, stride, padding, dilation)
     # BEGIN SOLUTION conv_forward_naive
     xp = get_array_module(x)
     N, C, H, W = x.shape

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from ..backend import get_array_module
 from ._validate import check_array, check_same_dtype, check_window_args
-from .im2col import col2im, conv_output_shape, im2col
+from .im2col import _col2im, _im2col, _output_shape
 
 __all__ = [
     "conv2d_grouped_forward", "conv2d_grouped_backward",
@@ -40,9 +40,9 @@ class GroupedCache(NamedTuple):
     groups: int
 
 
-def check_grouped_args(x, w, b, stride, padding, dilation, groups, op="conv2d"):
-    """Validate a grouped convolution's operands; returns the normalised (stride, padding,
-    dilation)."""
+def check_conv_args(x, w, b, stride, padding, dilation, groups=1, op="conv2d"):
+    """Validate a convolution's operands once, at the op's boundary (grouped or not); returns the
+    normalised (stride, padding, dilation) pairs.  The helpers called after it trust them."""
     check_array(x, op, ndim=4)
     check_array(w, op, name="weight", ndim=4)
     check_same_dtype(op, input=x, weight=w, bias=b)
@@ -53,15 +53,16 @@ def check_grouped_args(x, w, b, stride, padding, dilation, groups, op="conv2d"):
         raise ValueError(f"{op}: out_channels {F} (weight.shape[0]) must be divisible by "
                          f"groups={groups}")
     if x.shape[1] != Cg * groups:
+        grouped = f" (weight {tuple(w.shape)} with groups={groups})" if groups > 1 else ""
         raise ValueError(
-            f"{op}: expected input with {Cg * groups} channels (weight {tuple(w.shape)} with "
-            f"groups={groups}), shape (N, {Cg * groups}, H, W), got shape {tuple(x.shape)}"
+            f"{op}: expected input with {Cg * groups} channels{grouped}, shape "
+            f"(N, {Cg * groups}, H, W), got shape {tuple(x.shape)}"
         )
     if b is not None and tuple(b.shape) != (F,):
         raise ValueError(f"{op}: expected bias of shape ({F},), got {tuple(b.shape)}")
     kernel_size, stride, padding, dilation = check_window_args((kh, kw), stride, padding,
                                                                dilation, op)
-    conv_output_shape(x.shape, kernel_size, stride, padding, dilation, op=op)
+    _output_shape(x.shape, kernel_size, stride, padding, dilation, op=op)
     return stride, padding, dilation
 
 
@@ -83,11 +84,11 @@ def conv2d_grouped_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups
 
     Raises ValueError when C or F is not a multiple of groups, or the channels do not match.
     """
-    stride, padding, dilation = check_grouped_args(x, w, b, stride, padding, dilation, groups)
+    stride, padding, dilation = check_conv_args(x, w, b, stride, padding, dilation, groups)
     F, Cg, kh, kw = w.shape
     N = x.shape[0]
-    Ho, Wo = conv_output_shape(x.shape, (kh, kw), stride, padding, dilation)
-    cols = im2col(x, (kh, kw), stride, padding, dilation).reshape(groups, Cg * kh * kw, -1)
+    Ho, Wo = _output_shape(x.shape, (kh, kw), stride, padding, dilation)
+    cols = _im2col(x, (kh, kw), stride, padding, dilation).reshape(groups, Cg * kh * kw, -1)
     y = (w.reshape(groups, F // groups, -1) @ cols).reshape(F, -1)  # block-diagonal W @ cols
     if b is not None:
         y += b[:, None]
@@ -102,11 +103,11 @@ def conv2d_grouped_backward(dy, cache):
     dy2 = dy.transpose(1, 0, 2, 3).reshape(F, -1)  # (F, P)
     db = dy2.sum(axis=1) if has_bias else None
     dy3 = dy2.reshape(groups, F // groups, -1)  # (g, F/g, P)
-    cols = im2col(x, (kh, kw), stride, padding, dilation).reshape(groups, Cg * kh * kw, -1)
+    cols = _im2col(x, (kh, kw), stride, padding, dilation).reshape(groups, Cg * kh * kw, -1)
     dw = (dy3 @ cols.transpose(0, 2, 1)).reshape(w.shape)
     dcols = w.reshape(groups, F // groups, -1).transpose(0, 2, 1) @ dy3  # (g, K_g, P)
-    dx = col2im(dcols.reshape(groups * Cg * kh * kw, -1), x.shape, (kh, kw), stride, padding,
-                dilation)
+    dx = _col2im(dcols.reshape(groups * Cg * kh * kw, -1), x.shape, (kh, kw), stride, padding,
+                 dilation)
     return dx, dw, db
 
 
@@ -115,7 +116,7 @@ def conv2d_grouped_forward_naive(conv_naive, x, w, b=None, stride=1, padding=0, 
     """Reference: the definition read literally, one ungrouped naive convolution per group on its
     slice of channels, outputs concatenated along the channels.  ``conv_naive`` is
     conv2d_forward_naive (passed in: conv.py imports this file)."""
-    stride, padding, dilation = check_grouped_args(x, w, b, stride, padding, dilation, groups)
+    stride, padding, dilation = check_conv_args(x, w, b, stride, padding, dilation, groups)
     xp = get_array_module(x)
     F, Cg = w.shape[:2]
     Fg = F // groups
