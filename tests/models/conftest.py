@@ -13,3 +13,14 @@ def skip_init(monkeypatch):
     """
     for name in ("kaiming_normal_", "kaiming_uniform_", "uniform_", "normal_", "constant_"):
         monkeypatch.setattr(init, name, lambda param, *args, **kwargs: param)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """PyTorch spin-waits for its second thread on a busy 2-core machine: one is faster here
+    (for the tests that compare with a torch rebuild)."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -25,13 +25,7 @@ from ._torch_reference import (  # noqa: E402  (needs torch)
 RTOL = 1e-8
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """PyTorch spin-waits for its second thread on a busy 2-core machine: one is faster here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def assert_close(actual, expected, name):

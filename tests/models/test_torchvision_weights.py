@@ -13,13 +13,7 @@ torch = pytest.importorskip("torch")
 
 from ._torch_reference import Bottleneck, ResNet  # noqa: E402  (needs torch)
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """PyTorch spin-waits for its second thread on a busy 2-core machine: one is faster here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 RESNEXTS = {
