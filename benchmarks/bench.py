@@ -361,10 +361,15 @@ def _cpu_model():
 
 
 def set_threads(threads):
-    """Pin both sides to ``threads`` threads, PyTorch's and BLAS's (tinyresnet's own NumPy passes
-    run on one); returns the threadpoolctl limiter (keep it alive)."""
+    """Pin both sides to ``threads`` threads: PyTorch's (``torch.set_num_threads``), tinyresnet's
+    ops (``tinyresnet.functional.set_num_threads``; their products run single-threaded BLAS on
+    those threads), and BLAS's own pool for everything else; returns the threadpoolctl limiter
+    (keep it alive)."""
     if torch is not None:
         torch.set_num_threads(threads)
+    from tinyresnet.functional import parallel
+
+    parallel.set_num_threads(threads)
     try:
         import threadpoolctl
     except ImportError:

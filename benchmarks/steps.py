@@ -141,6 +141,9 @@ def _child(side, name, threads):
         torch.set_num_threads(threads)
         step = torch_step(torch_name, batch, size, classes)
     else:
+        from tinyresnet.functional import parallel
+
+        parallel.set_num_threads(threads)
         step = tinyresnet_step(tiny_name, batch, size, classes)
     try:
         setup = _rss_mib("VmRSS")

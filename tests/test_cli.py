@@ -128,9 +128,10 @@ def test_train_on_an_image_folder_then_eval_another_with_more_classes(tmp_path, 
     assert_one_line_error(code, err, "labels out of range", "3 classes", "predicts 2")
 
 
-def test_threads_auto_runs_the_digits_on_one_blas_thread():
+def test_threads_auto_runs_the_digits_on_one_thread():
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from tinyresnet.cli import _blas_threads, build_parser
+    from tinyresnet import functional as F
+    from tinyresnet.cli import _cpu_threads, build_parser
 
     args = build_parser().parse_args(["train"])
     assert args.threads == "auto"
@@ -138,12 +139,16 @@ def test_threads_auto_runs_the_digits_on_one_blas_thread():
     def blas_threads():
         return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
 
-    before = blas_threads()
-    with _blas_threads(args, "digits"):
-        assert set(blas_threads()) == {1}
-    with _blas_threads(args, "cifar10"):
-        assert blas_threads() == before
-    assert blas_threads() == before
+    before, ops_before = blas_threads(), F.get_num_threads()
+    with _cpu_threads(args, "digits"):
+        assert set(blas_threads()) == {1} and F.get_num_threads() == 1
+    with _cpu_threads(args, "cifar10"):
+        assert blas_threads() == before and F.get_num_threads() == ops_before
+    assert blas_threads() == before and F.get_num_threads() == ops_before
+    args = build_parser().parse_args(["train", "--threads", "3"])
+    with _cpu_threads(args, "cifar10"):
+        assert set(blas_threads()) == {3} and F.get_num_threads() == 3
+    assert blas_threads() == before and F.get_num_threads() == ops_before
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--threads", "0"])
 

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from . import __version__, models, nn, optim
+from . import __version__, functional as F, models, nn, optim
 from .backend import default_dtype, set_default_dtype, to_device
 from .random import manual_seed
 
@@ -66,26 +66,29 @@ def _threads(value):
     return n
 
 
-def _blas_threads(args, dataset):
-    """A context limiting the BLAS thread pool to --threads (a no-op where it says leave it).
+@contextlib.contextmanager
+def _cpu_threads(args, dataset):
+    """Run the ops on --threads threads (``functional.set_num_threads``), and limit BLAS's own
+    pool to as many for the NumPy code outside the ops; both are restored afterwards.
 
-    'auto' means one thread for the digits: their matrices are too small for threads to pay
-    off, and on a busy machine idle BLAS threads spinning for a core make every step several
-    times slower.  Other datasets keep the BLAS default (or OPENBLAS_NUM_THREADS).
+    'auto' means one thread for the digits: their arrays are too small for threads to pay off.
+    Other datasets keep the defaults: the ops on every core, BLAS as it is set (or
+    OPENBLAS_NUM_THREADS).
     """
     n = args.threads
     if n == "auto":
         n = 1 if dataset == "digits" else None
     if n is None:
-        return contextlib.nullcontext()
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    previous = F.set_num_threads(n)
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        if args.threads == "auto":
-            return contextlib.nullcontext()
-        raise UsageError("--threads needs the threadpoolctl package (python3 -m pip install "
-                         "threadpoolctl); or set OPENBLAS_NUM_THREADS before starting") from None
-    return threadpool_limits(limits=n, user_api="blas")
+        with threadpool_limits(limits=n, user_api="blas"):
+            yield
+    finally:
+        F.set_num_threads(previous)
 
 
 def _make_optimizer(args, params):
@@ -244,7 +247,7 @@ def cmd_train(args):
             "batch norm %s", comm.Get_size(), args.batch_size // comm.Get_size(), args.batch_size,
             "synchronized" if args.sync_bn else "per process")
     started = time.perf_counter()
-    with _blas_threads(args, args.dataset):
+    with _cpu_threads(args, args.dataset):
         result = fit(model, train_loader, test_loader, optimizer, scheduler, epochs=args.epochs,
                      out_dir=out, resume=args.resume, device=args.device,
                      progress=not args.no_progress, scheduler_interval="step", model_name=name,
@@ -306,7 +309,7 @@ def cmd_eval(args):
         )
     loader = _loader(dataset, args, shuffle=False, drop_last=False, seed=0)
     started = time.perf_counter()
-    with _blas_threads(args, spec["dataset"]):
+    with _cpu_threads(args, spec["dataset"]):
         result = evaluate(model, loader, device=args.device, progress=not args.no_progress)
     print(f"{spec['dataset']} {args.split} ({result['count']} images): top-1 {result['acc1']:.2f}%, "
           f"top-5 {result['acc5']:.2f}%, loss {result['loss']:.4f}  "
@@ -423,9 +426,9 @@ def _add_device(p):
 
 def _add_threads(p):
     p.add_argument("--threads", type=_threads, default="auto", metavar="N",
-                   help="BLAS threads for the matrix products. Default: auto (1 for the digits, "
-                        "whose small matrices do not gain from threads; the BLAS default "
-                        "otherwise)")
+                   help="CPU threads for the layers (their products and copies). Default: auto "
+                        "(1 for the digits, whose small arrays do not gain from threads; all "
+                        "cores otherwise)")
 
 
 def _add_progress(p):

@@ -3,7 +3,8 @@
 The fast paths (see docs/performance.md): conv2d's 1x1 convolutions as a plain matrix product
 (strided ones slicing first), its input gradient as a full convolution for stride 1, the im2col
 recompute switch and the reused column buffer, padded column rows, dw's product with the taller
-operand first; max pooling over stride-phase planes with one scatter-add backward; batch norm on the channel-major (C, N*H*W) view.  Each is checked in float64
+operand first, the unfolding and products block by block of images on several threads
+(conv_blocked.py, parallel.py); max pooling over stride-phase planes with one scatter-add backward; batch norm on the channel-major (C, N*H*W) view.  Each is checked in float64
 to round-off against the naive reference, by gradient checks where the path is new, in float32 for
 dtype, and on inputs of both memory orders (plain NCHW, and the channel-major order the ops return).
 """
@@ -12,11 +13,28 @@ import pytest
 
 from tinyresnet import functional as F
 from tinyresnet.functional import conv as conv_module
+from tinyresnet.functional import conv_blocked, parallel
 from tinyresnet.gradcheck import check_op
 
 from ._helpers import rel, spaced
 
 TIGHT = 1e-12  # float64, norm-wise relative
+
+
+@pytest.fixture(params=["one-thread", "three-threads", "whole-batch"])
+def split(request, monkeypatch):
+    """How conv2d's work is split (parallel.py, conv_blocked.py): all in the calling thread;
+    over three threads with every pass split however small and one image per block (so a
+    thread runs several blocks, and N=2 leaves a thread without images); or three threads with
+    the whole batch unfolded at once, as the formulas read."""
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS", 1)
+    monkeypatch.setattr(conv_blocked, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(conv_blocked, "WEIGHT_FACTOR", 0)
+    previous = F.set_num_threads(1 if request.param == "one-thread" else 3)
+    blocked = F.set_blocked_im2col(request.param != "whole-batch")
+    yield request.param
+    F.set_num_threads(previous)
+    F.set_blocked_im2col(blocked)
 
 
 @pytest.fixture(params=[True, False], ids=["recompute", "cache-columns"])
@@ -54,7 +72,7 @@ CONV_PATHS = [
 
 @pytest.mark.parametrize("memory", ["nchw", "channel-major"])
 @pytest.mark.parametrize("x_shape, fo, k, stride, padding, dilation", CONV_PATHS)
-def test_conv_paths_equal_naive(rng, recompute, memory, x_shape, fo, k, stride, padding, dilation):
+def test_conv_paths_equal_naive(rng, recompute, split, memory, x_shape, fo, k, stride, padding, dilation):
     x, w, b = _conv_case(rng, x_shape, fo, k)
     if memory == "channel-major":
         x = channel_major(x)

@@ -20,12 +20,14 @@ from .conv import (
     set_im2col_recompute,
     set_taller_operand_first,
 )
+from .conv_blocked import set_blocked_im2col
 from .cross_entropy import cross_entropy_backward, cross_entropy_forward
 from .dropout import dropout_backward, dropout_forward
 from .im2col import col2im, conv_output_shape, im2col, set_column_padding
 from .linear import flatten_backward, flatten_forward, linear_backward, linear_forward
 from .loss import log_softmax, softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .norm import batchnorm2d_backward, batchnorm2d_forward
+from .parallel import get_num_threads, set_num_threads
 from .pool import (
     avgpool2d_backward,
     avgpool2d_forward,
@@ -42,7 +44,8 @@ from .sync_norm import sync_batchnorm2d_backward, sync_batchnorm2d_forward
 __all__ = [
     "im2col", "col2im", "conv_output_shape", "set_column_padding",
     "conv2d_forward", "conv2d_backward", "conv2d_forward_naive", "conv2d_backward_naive",
-    "set_im2col_recompute", "set_taller_operand_first",
+    "set_im2col_recompute", "set_taller_operand_first", "set_blocked_im2col",
+    "set_num_threads", "get_num_threads",
     "batchnorm2d_forward", "batchnorm2d_backward",
     "sync_batchnorm2d_forward", "sync_batchnorm2d_backward",
     "relu_forward", "relu_backward",

@@ -38,6 +38,8 @@ Fast paths, each tested equal to the loop references (``conv2d_forward_naive``):
 * The arguments are checked once, here (``conv_grouped.check_conv_args``, grouped or not); the helpers called after trust them.
 """
 from ..backend import get_array_module
+from .conv_blocked import unfold_backward, unfold_times
+from .parallel import matmul
 from .conv_grouped import (
     GroupedCache, check_conv_args, GroupedNaiveCache, conv2d_grouped_backward, conv2d_grouped_backward_naive,
     conv2d_grouped_forward, conv2d_grouped_forward_naive,
@@ -94,8 +96,8 @@ def set_taller_operand_first(enabled):
 def _times_transpose(a, b):
     """a @ b.T for two matrices with the same number of columns (see set_taller_operand_first)."""
     if _taller_first and b.shape[0] > a.shape[0]:
-        return (b @ a.T).T
-    return a @ b.T
+        return matmul(b, a.T).T
+    return matmul(a, b.T)
 
 
 def _is_pointwise(w, padding):
@@ -130,7 +132,7 @@ def _full_padding(w, stride, padding, dilation):
     return dh * (kh - 1) - ph, dw * (kw - 1) - pw
 
 
-def _full_conv_input_grad(dy, w, x_shape, full_padding, dilation):
+def _full_conv_input_grad(dy, w, x_shape, full_padding, dilation, x2=None):
     """dx of a stride-1 convolution as the full convolution of dy (see _full_padding).
 
     Faster than col2im(W^T dY): its product has the long inner dimension F*kh*kw instead of F
@@ -138,21 +140,23 @@ def _full_conv_input_grad(dy, w, x_shape, full_padding, dilation):
     CIFAR layers), im2col's copies replace col2im's read-modify-write additions, and dx comes out
     of the product directly, channel-major, without a padded buffer.
 
-    Returns dx (N, C, H, W) and dy's columns (F*kh*kw, N*H*W), which also give dw
-    (_full_conv_weight_grad); they sit in the scratch buffer, valid until its next use.
+    x2 : x's pixels (C, N*H*W), or None.  Returns dx (N, C, H, W) and, when x2 is given, the
+    product x2 @ dy_cols.T (C, F*kh*kw) of x's pixels with the same columns of dy, which is dw
+    flipped and transposed (_full_conv_weight_grad); else None.  Both products come from one
+    unfolding of dy, block by block of images (conv_blocked.unfold_times).
     """
     # BEGIN SOLUTION conv_full_input_grad
     F, C, kh, kw = w.shape
     N, _, H, W = x_shape
     w_t = w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1].reshape(C, F * kh * kw)
-    scratch = _columns(dy, F * kh * kw, N * H * W)
-    cols = _im2col(dy, (kh, kw), (1, 1), full_padding, dilation, out=scratch)
-    return (w_t @ cols).reshape(C, N, H, W).transpose(1, 0, 2, 3), cols
+    dx2, x2_dy_cols = unfold_times(w_t, dy, (kh, kw), (1, 1), full_padding, dilation, b=x2)
+    return dx2.reshape(C, N, H, W).transpose(1, 0, 2, 3), x2_dy_cols
     # END SOLUTION
 
 
-def _full_conv_weight_grad(x2, dy_cols, w_shape):
-    """dw of a stride-1 convolution from x's pixels (C, N*H*W) and dy's full-padded columns.
+def _full_conv_weight_grad(x2_dy_cols, w_shape):
+    """dw of a stride-1 convolution from x2 @ dy_cols.T: x's pixels (C, N*H*W) times dy's
+    full-padded columns (F*kh*kw, N*H*W), transposed (_full_conv_input_grad computes it).
 
     Row (f, i', j') of dy's columns, at input pixel p, holds the output that pixel meets through
     kernel tap (kh-1-i', kw-1-j'); so x2 dy_cols^T sums x * dy over every (pixel, output) pair
@@ -160,9 +164,9 @@ def _full_conv_weight_grad(x2, dy_cols, w_shape):
     (of x, when the forward kept x instead of its columns): one im2col serves dx and dw.
     """
     # BEGIN SOLUTION conv_full_weight_grad
-    xp = get_array_module(x2)
+    xp = get_array_module(x2_dy_cols)
     F, C, kh, kw = w_shape
-    dw_t = _times_transpose(x2, dy_cols).reshape(C, F, kh, kw)  # x2 @ dy_cols.T
+    dw_t = x2_dy_cols.reshape(C, F, kh, kw)
     return xp.ascontiguousarray(dw_t[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
     # END SOLUTION
 
@@ -213,15 +217,16 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         cols = _pixels(x, stride)  # (C, P): a 1x1 convolution's columns are the input pixels
         saved = cols
     elif _recompute:
-        # keep x, not its kh*kw times larger columns, which die with this call in a reused buffer
-        scratch = _columns(x, C * kh * kw, N * Ho * Wo)
-        cols = _im2col(x, (kh, kw), stride, padding, dilation, out=scratch)
+        # keep x, not its kh*kw times larger columns: W @ im2col(x), unfolded block by block of
+        # images into a reused buffer (conv_blocked.py)
+        y, _ = unfold_times(w.reshape(F, -1), x, (kh, kw), stride, padding, dilation)
         saved = x
     else:
         cols = _im2col(x, (kh, kw), stride, padding, dilation,
                        out=_columns(x, C * kh * kw, N * Ho * Wo, scratch=False))  # (K, P)
         saved = cols
-    y = w.reshape(F, -1) @ cols  # (F, P): the whole batch in one GEMM
+    if saved is not x:
+        y = matmul(w.reshape(F, -1), cols)  # (F, P): the whole batch in one GEMM
     if b is not None:
         y += b[:, None]
     y = y.reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3)
@@ -250,29 +255,28 @@ def conv2d_backward(dy, cache):
         return conv2d_grouped_backward(dy, cache)
     # BEGIN SOLUTION conv_backward
     saved, x_shape, w, has_bias, stride, padding, dilation = cache
-    xp = get_array_module(dy)
     F, K = w.shape[0], w[0].size
     dy2 = dy.transpose(1, 0, 2, 3).reshape(F, -1)  # (F, P); free when dy is channel-major
     db = dy2.sum(axis=1) if has_bias else None
     full_padding = _full_padding(w, stride, padding, dilation)
     if _is_pointwise(w, padding):
         dw = _times_transpose(dy2, saved).reshape(w.shape)  # dy2 @ saved.T
-        dx = _unpixels(w.reshape(F, -1).T @ dy2, x_shape, stride)
+        dx = _unpixels(matmul(w.reshape(F, -1).T, dy2), x_shape, stride)
     elif full_padding is not None:
-        dx, dy_cols = _full_conv_input_grad(dy, w, x_shape, full_padding, dilation)
         if saved.ndim == 2:  # the forward kept x's columns
+            dx, _ = _full_conv_input_grad(dy, w, x_shape, full_padding, dilation)
             dw = _times_transpose(dy2, saved).reshape(w.shape)  # dy2 @ saved.T
         else:  # it kept x: dy's columns give dw, no second unfolding
-            dw = _full_conv_weight_grad(_pixels(saved, (1, 1)), dy_cols, w.shape)
+            dx, x2_dy_cols = _full_conv_input_grad(dy, w, x_shape, full_padding, dilation,
+                                                   x2=_pixels(saved, (1, 1)))
+            dw = _full_conv_weight_grad(x2_dy_cols, w.shape)
+    elif saved.ndim == 4:  # the forward kept x, not its columns: unfold it again, block by block
+        dx, dw = unfold_backward(w.reshape(F, -1), dy2, saved, w.shape[2:], stride, padding,
+                                 dilation)
+        dw = dw.reshape(w.shape)
     else:
-        if saved.ndim == 4:  # the forward kept x, not its columns: unfold it again
-            cols = _im2col(saved, w.shape[2:], stride, padding, dilation,
-                           out=_columns(dy, K, dy2.shape[1]))
-        else:
-            cols = saved
-        dw = _times_transpose(dy2, cols).reshape(w.shape)  # dy2 @ cols.T
-        # W^T dY into the scratch buffer: recomputed columns there are spent once dw is out
-        dcols = xp.matmul(w.reshape(F, -1).T, dy2, out=_columns(dy, K, dy2.shape[1]))
+        dw = _times_transpose(dy2, saved).reshape(w.shape)  # dy2 @ cols.T
+        dcols = matmul(w.reshape(F, -1).T, dy2, out=_columns(dy, K, dy2.shape[1]))  # W^T dY
         dx = _col2im(dcols, x_shape, w.shape[2:], stride, padding, dilation)
     return dx, dw, db
     # END SOLUTION

@@ -20,6 +20,7 @@ import threading
 
 from ..backend import get_array_module
 from ._validate import check_array, check_window_args, window_output_size
+from .parallel import parallel_for
 
 __all__ = ["im2col", "col2im", "conv_output_shape", "set_column_padding"]
 
@@ -56,17 +57,18 @@ def _tap(i, j, Ho, Wo, stride, dilation):
     )
 
 
-def _workspace(x, shape):
+def _workspace(x, shape, slot=0):
     """A scratch array of ``shape`` and x's dtype and device, reused from call to call.
 
     For columns that live only within one op call (conv2d's columns when they are recomputed,
     and the column gradient in its backward).  A fresh array of that size is tens of megabytes
     that the OS must map and zero page by page on first touch, on every call; reusing one buffer
     per thread skips that, at the price of keeping the largest one alive between calls.
+    ``slot``: another number gives another buffer, for a second scratch array alive at once.
     """
     xp = get_array_module(x)
     size = math.prod(shape)
-    key = (xp.__name__, str(getattr(x, "device", "cpu")), x.dtype.str)
+    key = (xp.__name__, str(getattr(x, "device", "cpu")), x.dtype.str, slot)
     buffer = _workspaces.__dict__.get(key)
     if buffer is None or buffer.size < size:
         buffer = xp.empty(size, dtype=x.dtype)
@@ -93,18 +95,18 @@ def set_column_padding(enabled):
     return previous
 
 
-def _columns(x, rows, n, scratch=True):
+def _columns(x, rows, n, scratch=True, slot=0):
     """An empty (rows, n) matrix of x's dtype and device for columns, its rows contiguous.
 
-    ``scratch``: in the reused buffer (``_workspace``) for columns that die within one call, else
-    fresh memory.  The row stride is padded as ``set_column_padding`` describes.
+    ``scratch``: in the reused buffer (``_workspace``, that ``slot``) for columns that die within
+    one call, else fresh memory.  The row stride is padded as ``set_column_padding`` describes.
     """
     itemsize = x.dtype.itemsize
     stride = n
     if _pad_columns and (n * itemsize) % _ALIASING_BYTES == 0:
         stride = n + _ROW_PAD_BYTES // itemsize
     if scratch:
-        buffer = _workspace(x, (rows, stride))
+        buffer = _workspace(x, (rows, stride), slot)
     else:
         buffer = get_array_module(x).empty((rows, stride), dtype=x.dtype)
     return buffer[:, :n]
@@ -141,10 +143,15 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, out=None):
     return _im2col(x, kernel_size, stride, padding, dilation, out)
 
 
-def _im2col(x, kernel_size, stride, padding, dilation, out=None):
+def _im2col(x, kernel_size, stride, padding, dilation, out=None, split=True):
     """im2col for a caller that has validated its arguments: window arguments as pairs, a
     kernel that fits, an ``out`` of the right shape with contiguous rows (or None).  The ops
-    check their input once at their own boundary; this spares every layer a second check."""
+    check their input once at their own boundary; this spares every layer a second check.
+
+    On the CPU the channels are split over ``parallel.set_num_threads`` threads (``split``): each
+    copies its channels' padded images and their kh*kw taps, rows no other thread writes.  A
+    caller already running on one of several threads (conv_blocked.py) passes split=False.
+    """
     xp = get_array_module(x)
     N, C, H, W = x.shape
     (kh, kw), (ph, pw) = kernel_size, padding
@@ -152,18 +159,45 @@ def _im2col(x, kernel_size, stride, padding, dilation, out=None):
 
     x_cn = x.transpose(1, 0, 2, 3)  # channel-major view; free when x already has that memory order
     if ph or pw:
-        padded = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
-        padded[:, :, ph : ph + H, pw : pw + W] = x_cn
-    else:
-        padded = x_cn
+        padded = xp.empty((C, N, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
     if out is None:
         out = xp.empty((C * kh * kw, N * Ho * Wo), dtype=x.dtype)
     cols = out.reshape(C, kh, kw, N, Ho, Wo)
-    for i in range(kh):
-        for j in range(kw):
-            rows, columns = _tap(i, j, Ho, Wo, stride, dilation)
-            cols[:, i, j] = padded[:, :, rows, columns]
+
+    def unfold(c0, c1):
+        source = x_cn[c0:c1]
+        if ph or pw:
+            source = _pad(padded[c0:c1], source, ph, pw)
+        for i in range(kh):
+            for j in range(kw):
+                rows, columns = _tap(i, j, Ho, Wo, stride, dilation)
+                cols[c0:c1, i, j] = source[:, :, rows, columns]
+
+    if split:
+        _split(xp, unfold, C, out.size)
+    else:
+        unfold(0, C)
     return out
+
+
+def _pad(padded, x_cn, ph, pw):
+    """Write x_cn (C, N, H, W) into the middle of ``padded`` and zeros around it; returns padded.
+    (Zeroing the border alone: a zeroed fresh array would be written twice.)"""
+    H, W = x_cn.shape[2:]
+    padded[:, :, :ph] = 0
+    padded[:, :, ph + H:] = 0
+    padded[:, :, ph:ph + H, :pw] = 0
+    padded[:, :, ph:ph + H, pw + W:] = 0
+    padded[:, :, ph:ph + H, pw:pw + W] = x_cn
+    return padded
+
+
+def _split(xp, fn, n, elements):
+    """parallel_for on the CPU; on the GPU one call, whose kernels the device runs in parallel."""
+    if xp.__name__ == "numpy":
+        parallel_for(fn, n, elements)
+    else:
+        fn(0, n)
 
 
 def _rows_contiguous(a):
@@ -202,16 +236,28 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
     return _col2im(cols, x_shape, kernel_size, stride, padding, dilation)
 
 
-def _col2im(cols, x_shape, kernel_size, stride, padding, dilation):
-    """col2im for a caller that has validated its arguments (pairs, matching shapes)."""
+def _col2im(cols, x_shape, kernel_size, stride, padding, dilation, padded=None, split=True):
+    """col2im for a caller that has validated its arguments (pairs, matching shapes).
+
+    ``padded``: a zeroed (C, N, H + 2*ph, W + 2*pw) array to sum into (default: a new one); the
+    result is a view of it.  On the CPU the channels are split over threads (``split``), as in
+    _im2col: each sums its own channels."""
     xp = get_array_module(cols)
     N, C, H, W = x_shape
     (kh, kw), (ph, pw) = kernel_size, padding
     Ho, Wo = _output_shape(x_shape, kernel_size, stride, padding, dilation, op="col2im")
     cols6 = cols.reshape(C, kh, kw, N, Ho, Wo)
-    padded = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            rows, columns = _tap(i, j, Ho, Wo, stride, dilation)
-            padded[:, :, rows, columns] += cols6[:, i, j]
+    if padded is None:
+        padded = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+
+    def fold(c0, c1):
+        for i in range(kh):
+            for j in range(kw):
+                rows, columns = _tap(i, j, Ho, Wo, stride, dilation)
+                padded[c0:c1, :, rows, columns] += cols6[c0:c1, i, j]
+
+    if split:
+        _split(xp, fold, C, cols.size)
+    else:
+        fold(0, C)
     return padded[:, :, ph : ph + H, pw : pw + W].transpose(1, 0, 2, 3)
