@@ -219,3 +219,53 @@ def test_unfold_backward_equals_whole_batch_col2im(rng, threads, monkeypatch, bl
     expected = im2col_module._col2im(w2.T @ dy2, x.shape, **geometry, split=False)
     np.testing.assert_allclose(dx, expected, rtol=1e-13, atol=1e-13)
     assert dx.shape == x.shape
+
+
+@pytest.mark.parametrize("order", ["nchw", "channel-major", "strided-slice"])
+def test_elementwise_equals_the_ufunc_in_any_memory_order(rng, threads, order):
+    a = rng.standard_normal((4, 5, 3, 6))
+    b = rng.standard_normal((4, 5, 3, 6))
+    if order == "channel-major":
+        a = np.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    elif order == "strided-slice":
+        a = rng.standard_normal((4, 10, 3, 6))[:, ::2]
+    out = np.empty_like(a)
+    assert parallel.elementwise(np.add, a, b, out=out) is out
+    np.testing.assert_array_equal(out, a + b)
+    mask = parallel.elementwise(np.greater, a, 0, out=np.empty_like(a, dtype=bool))
+    np.testing.assert_array_equal(mask, a > 0)
+    assert parallel.elementwise(np.multiply, 2.0, 3.0, out=np.empty(())) == 6.0
+
+
+def test_relu_and_the_residual_sum_on_threads_equal_one_thread(rng, threads):
+    x = np.ascontiguousarray(rng.standard_normal((3, 6, 5, 4)).transpose(1, 0, 2, 3))
+    x = x.transpose(1, 0, 2, 3)  # channel-major, as a network hands it on
+    dy = rng.standard_normal(x.shape)
+    y, mask = F.relu_forward(x)
+    dx = F.relu_backward(dy, mask)
+    s, _ = F.add_forward(x, dy)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    np.testing.assert_array_equal(dx, dy * (x > 0))
+    np.testing.assert_array_equal(s, x + dy)
+    assert y.transpose(1, 0, 2, 3).flags.c_contiguous and dx.transpose(1, 0, 2, 3).flags.c_contiguous
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("group_bytes", [1, 1 << 30], ids=["row-groups", "one-group"])
+def test_batch_norm_on_threads_equals_one_thread_bit_for_bit(rng, threads, monkeypatch, training,
+                                                             group_bytes):
+    """Every formula is per channel: a split over channels changes no bit of y, dx or the
+    running statistics."""
+    monkeypatch.setattr(parallel, "GROUP_BYTES", group_bytes)
+    x = rng.standard_normal((4, 7, 5, 3))
+    gamma, beta = rng.standard_normal(7), rng.standard_normal(7)
+    dy = rng.standard_normal(x.shape)
+    running = [rng.standard_normal(7), rng.standard_normal(7) ** 2]  # mean, var
+    results = []
+    for n in (3, 1):
+        F.set_num_threads(n)
+        stats = [s.copy() for s in running]
+        y, cache = F.batchnorm2d_forward(x, gamma, beta, *stats, training=training)
+        results.append((y, *F.batchnorm2d_backward(dy, cache), *stats))
+    for split, one in zip(*results):
+        np.testing.assert_array_equal(split, one)

@@ -25,6 +25,7 @@ dx = gamma dy / sqrt(r_var + eps).
 """
 from ..backend import get_array_module
 from ._validate import check_array, check_same_dtype
+from .parallel import parallel_rows
 
 __all__ = ["batchnorm2d_forward", "batchnorm2d_backward"]
 
@@ -40,6 +41,15 @@ def _unchannels(a2, shape):
     """Back to (N, C, H, W): a channel-major view of the (C, N*H*W) matrix."""
     N, C, H, W = shape
     return a2.reshape(C, N, H, W).transpose(1, 0, 2, 3)
+
+
+def _over_channels(fn, a2):
+    """fn(c) over slices c of the channels of a (C, M) matrix: on the CPU in groups of rows that
+    fit a core's cache, split over the threads (parallel.parallel_rows); on the GPU in one call."""
+    if get_array_module(a2).__name__ == "numpy":
+        parallel_rows(fn, a2.shape[0], a2.shape[1] * a2.itemsize, elements=a2.size)
+    else:
+        fn(slice(None))
 
 
 def _check_args(op, x, gamma, beta, running_mean, running_var):
@@ -83,29 +93,40 @@ def batchnorm2d_forward(
     # BEGIN SOLUTION batchnorm_forward
     M = x.size // C
     x2 = _channels(x)  # (C, M): every per-channel sum is a row sum
-    if training or running_mean is None:
-        if M < 2 and training:
-            raise ValueError(
-                f"batchnorm2d: expected more than 1 value per channel when training, "
-                f"got input of shape {tuple(x.shape)}"
-            )
-        mean = x2.mean(axis=1)
-        x_hat = x2 - mean[:, None]  # centred now, scaled in place below: one (C, M) array
-        var = xp.einsum("cm,cm->c", x_hat, x_hat) / M  # sum of squares without a temporary
-        if training and running_mean is not None:
-            running_mean *= 1 - momentum
-            running_mean += momentum * mean
-            running_var *= 1 - momentum
-            running_var += (momentum * M / (M - 1)) * var
-    else:
-        mean, var = running_mean, running_var
-        x_hat = x2 - mean[:, None]
-    inv_std = 1 / xp.sqrt(var + eps)
-    x_hat *= inv_std[:, None]
-    y = x_hat * gamma[:, None] if gamma is not None else x_hat.copy()
-    if beta is not None:
-        y += beta[:, None]
     batch_stats = training or running_mean is None
+    if batch_stats and training and M < 2:
+        raise ValueError(
+            f"batchnorm2d: expected more than 1 value per channel when training, "
+            f"got input of shape {tuple(x.shape)}"
+        )
+    x_hat, y = xp.empty_like(x2), xp.empty_like(x2)
+    mean = xp.empty(C, dtype=x.dtype) if batch_stats else running_mean
+    var = xp.empty(C, dtype=x.dtype) if batch_stats else running_var
+    inv_std = xp.empty(C, dtype=x.dtype)
+
+    def normalize(c):  # the formulas, for the channels (rows) in slice c
+        x_c, x_hat_c, y_c = x2[c], x_hat[c], y[c]
+        if batch_stats:
+            mean[c] = x_c.mean(axis=1)
+        xp.subtract(x_c, mean[c, None], out=x_hat_c)  # centred now, scaled in place below
+        if batch_stats:
+            var[c] = xp.einsum("cm,cm->c", x_hat_c, x_hat_c) / M  # sum of squares, no temporary
+        inv_std[c] = 1 / xp.sqrt(var[c] + eps)
+        x_hat_c *= inv_std[c, None]
+        if gamma is not None:
+            xp.multiply(x_hat_c, gamma[c, None], out=y_c)
+        else:
+            y_c[...] = x_hat_c
+        if beta is not None:
+            y_c += beta[c, None]
+
+    # a few channels at a time, each group's passes in cache, the groups on every core
+    _over_channels(normalize, x2)
+    if training and running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean
+        running_var *= 1 - momentum
+        running_var += (momentum * M / (M - 1)) * var
     return _unchannels(y, x.shape), (x_hat, inv_std, gamma, beta is not None, batch_stats)
     # END SOLUTION
 
@@ -121,19 +142,26 @@ def batchnorm2d_backward(dy, cache):
     # BEGIN SOLUTION batchnorm_backward
     x_hat, inv_std, gamma, has_beta, batch_stats = cache
     xp = get_array_module(dy)
-    M = x_hat.shape[1]
+    C, M = x_hat.shape
     dy2 = _channels(dy)
-    dbeta = dy2.sum(axis=1)
-    dgamma = xp.einsum("cm,cm->c", dy2, x_hat)
+    dbeta, dgamma = xp.empty(C, dtype=dy.dtype), xp.empty(C, dtype=dy.dtype)
     scale = inv_std if gamma is None else gamma * inv_std
-    if batch_stats:
-        # scale * (dy - dbeta/M - x_hat dgamma/M), built in place in one new array
-        dx = x_hat * (-dgamma / M)[:, None]
-        dx += dy2
-        dx -= (dbeta / M)[:, None]
-        dx *= scale[:, None]
-    else:
-        dx = dy2 * scale[:, None]
+    dx = xp.empty_like(x_hat)
+
+    def gradients(c):  # the formulas, for the channels (rows) in slice c
+        dy_c, x_hat_c, dx_c = dy2[c], x_hat[c], dx[c]
+        dbeta[c] = dy_c.sum(axis=1)
+        dgamma[c] = xp.einsum("cm,cm->c", dy_c, x_hat_c)
+        if batch_stats:
+            # scale * (dy - dbeta/M - x_hat dgamma/M), built in place
+            xp.multiply(x_hat_c, (-dgamma[c] / M)[:, None], out=dx_c)
+            dx_c += dy_c
+            dx_c -= (dbeta[c] / M)[:, None]
+            dx_c *= scale[c, None]
+        else:
+            xp.multiply(dy_c, scale[c, None], out=dx_c)
+
+    _over_channels(gradients, x_hat)
     dx = _unchannels(dx, dy.shape)
     return dx, (dgamma if gamma is not None else None), (dbeta if has_beta else None)
     # END SOLUTION

@@ -28,10 +28,11 @@ import numpy as np
 
 from ..backend import get_array_module
 
-__all__ = ["set_num_threads", "get_num_threads", "parallel_for", "matmul",
-           "blas_single_threaded"]
+__all__ = ["set_num_threads", "get_num_threads", "parallel_for", "parallel_rows", "elementwise",
+           "matmul", "blas_single_threaded"]
 
 MIN_ELEMENTS = 1 << 16  # per thread: below this a hand-off (tens of microseconds) is not worth it
+GROUP_BYTES = 1 << 20  # parallel_rows: rows per group, about the size of a core's L2 cache
 
 
 def _default_threads():
@@ -123,6 +124,42 @@ def parallel_for(fn, n, elements=None):
             f.exception()
     for f in futures:
         f.result()
+
+
+def parallel_rows(fn, rows, row_bytes, elements=None):
+    """Run fn(s) on slices s of range(rows), groups of consecutive rows of about GROUP_BYTES
+    each (one row at least); each thread runs its share of the groups in turn.
+
+    For a computation of several passes over the same rows (batch norm's per-channel formulas):
+    each pass over a group finds it in the core's cache instead of main memory.
+    """
+    per_group = max(1, GROUP_BYTES // max(1, row_bytes))
+
+    def groups(lo, hi):
+        for start in range(lo, hi, per_group):
+            fn(slice(start, min(start + per_group, hi)))
+
+    parallel_for(groups, rows, elements)
+
+
+def elementwise(ufunc, *operands, out):
+    """``ufunc(*operands, out=out)``, split over the threads; returns out.
+
+    The operands are arrays of out's shape (any memory order) or scalars.  The split runs along
+    out's outermost axis in memory (the channels of a channel-major activation), so that each
+    thread writes one contiguous part of it.  On the GPU: one call.
+    """
+    if not isinstance(out, np.ndarray) or out.ndim == 0:
+        return ufunc(*operands, out=out)
+    axis = max(range(out.ndim), key=lambda d: (out.shape[d] > 1, abs(out.strides[d])))
+
+    def block(lo, hi):
+        part = (slice(None),) * axis + (slice(lo, hi),)
+        ufunc(*(a[part] if isinstance(a, np.ndarray) and a.ndim else a for a in operands),
+              out=out[part])
+
+    parallel_for(block, out.shape[axis], elements=out.size)
+    return out
 
 
 def matmul(a, b, out=None):
