@@ -269,3 +269,18 @@ def test_batch_norm_on_threads_equals_one_thread_bit_for_bit(rng, threads, monke
         results.append((y, *F.batchnorm2d_backward(dy, cache), *stats))
     for split, one in zip(*results):
         np.testing.assert_array_equal(split, one)
+
+
+@pytest.mark.parametrize("geometry", [dict(kernel_size=3, stride=2, padding=1),
+                                      dict(kernel_size=2, stride=1, dilation=2)])
+def test_max_pooling_on_threads_equals_one_thread_bit_for_bit(rng, threads, geometry):
+    x = rng.standard_normal((3, 7, 9, 8))
+    x[0, 1, 2, 3] = np.nan  # the NaN rule runs per block too
+    dy = rng.standard_normal(F.maxpool2d_forward(x, **geometry)[0].shape)
+    results = []
+    for n in (3, 1):
+        F.set_num_threads(n)
+        y, cache = F.maxpool2d_forward(x, **geometry)
+        results.append((y, cache[0], F.maxpool2d_backward(dy, cache)))
+    for split, one in zip(*results):
+        np.testing.assert_array_equal(split, one)

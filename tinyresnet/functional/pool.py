@@ -28,7 +28,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from ._validate import check_array, check_window_args
-from .im2col import _tap, _workspace, conv_output_shape
+from .im2col import _split, _tap, _workspace, conv_output_shape
 
 __all__ = [
     "maxpool2d_forward",
@@ -165,29 +165,35 @@ def maxpool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_m
     xp = get_array_module(x)
     N, C = x.shape[:2]
     kh, kw = kernel_size
-    # Channel-major, like the convolutions around it: free when x comes from a conv/BN/ReLU.
-    tap, Wq = _phase_planes(
-        x.transpose(1, 0, 2, 3), kernel_size, stride, padding, dilation, Ho, Wo, -np.inf
-    )
-    y = tap(0, 0).copy()
+    x_cn = x.transpose(1, 0, 2, 3)  # channel-major, like the convolutions around it: free when
+    # x comes from a conv/BN/ReLU
+    y = xp.empty((C, N, Ho, Wo), dtype=x.dtype)
     # The tap index fits a byte for every usual kernel; it is all backward needs.
-    argmax = xp.zeros(y.shape, dtype=np.min_scalar_type(kh * kw - 1))
-    better = xp.empty(y.shape, dtype=bool)
+    argmax = xp.empty((C, N, Ho, Wo), dtype=np.min_scalar_type(kh * kw - 1))
     taps = [(i, j) for i in range(kh) for j in range(kw)]
-    for k, (i, j) in enumerate(taps[1:], start=1):
-        xp.greater(tap(i, j), y, out=better)  # strictly: the first maximum in scan order wins
-        # argmax = where(better, k, argmax), written as unsigned arithmetic (k - argmax wraps
-        # around and adds back to k): a few times faster than np.where or a masked assignment.
-        argmax += better * (argmax.dtype.type(k) - argmax)
-        xp.maximum(y, tap(i, j), out=y)  # propagates NaN, as PyTorch's max pooling does
-    if xp.isnan(y).any():
-        # A window holding NaN sends its gradient to its last NaN, as PyTorch's kernel does
-        # (it takes an element when ``val > max || isnan(val)``); rare, so done apart.
-        for k, (i, j) in enumerate(taps):
-            argmax[xp.isnan(tap(i, j))] = k
-    # cut the wide grid's garbage columns off
-    y = xp.ascontiguousarray(y.reshape(C, N, Ho, Wq)[..., :Wo])
-    argmax = xp.ascontiguousarray(argmax.reshape(C, N, Ho, Wq)[..., :Wo])
+
+    def pool(c0, c1):  # channels c0..c1-1 (the channels are split over the CPU's cores)
+        tap, Wq = _phase_planes(x_cn[c0:c1], kernel_size, stride, padding, dilation, Ho, Wo,
+                                -np.inf)
+        y_c = tap(0, 0).copy()
+        argmax_c = xp.zeros(y_c.shape, dtype=argmax.dtype)
+        better = xp.empty(y_c.shape, dtype=bool)
+        for k, (i, j) in enumerate(taps[1:], start=1):
+            xp.greater(tap(i, j), y_c, out=better)  # strictly: the first maximum in scan order wins
+            # argmax = where(better, k, argmax), written as unsigned arithmetic (k - argmax wraps
+            # around and adds back to k): a few times faster than np.where or a masked assignment.
+            argmax_c += better * (argmax_c.dtype.type(k) - argmax_c)
+            xp.maximum(y_c, tap(i, j), out=y_c)  # propagates NaN, as PyTorch's max pooling does
+        if xp.isnan(y_c).any():
+            # A window holding NaN sends its gradient to its last NaN, as PyTorch's kernel does
+            # (it takes an element when ``val > max || isnan(val)``); rare, so done apart.
+            for k, (i, j) in enumerate(taps):
+                argmax_c[xp.isnan(tap(i, j))] = k
+        # cut the wide grid's garbage columns off
+        y[c0:c1] = y_c.reshape(c1 - c0, N, Ho, Wq)[..., :Wo]
+        argmax[c0:c1] = argmax_c.reshape(c1 - c0, N, Ho, Wq)[..., :Wo]
+
+    _split(xp, pool, C, x.size)
     cache = (argmax, x.shape, kernel_size, stride, padding, dilation)
     return y.transpose(1, 0, 2, 3), cache
     # END SOLUTION
@@ -209,11 +215,17 @@ def maxpool2d_backward(dy, cache):
     # a masked add per kernel tap; windows that overlap (stride < kernel) and pick the same
     # element add up, as they must.
     tap_offset = xp.asarray([i * dh * Wp + j * dw for i in range(kh) for j in range(kw)])
-    index = tap_offset[argmax.reshape(C * N, Ho, Wo)]
-    index += ((xp.arange(C * N) * Hp)[:, None, None] + (xp.arange(Ho) * sh)[:, None]) * Wp
-    index += xp.arange(Wo) * sw
-    dx_pad = xp.zeros(C * N * Hp * Wp, dtype=dy.dtype)
-    xp.add.at(dx_pad, index.reshape(-1), dy.transpose(1, 0, 2, 3).reshape(-1))
+    window = ((xp.arange(N) * Hp)[:, None, None] + (xp.arange(Ho) * sh)[:, None]) * Wp
+    window = window + xp.arange(Wo) * sw  # (N, Ho, Wo): each window's origin in one channel
+    dx_pad = xp.zeros((C, N * Hp * Wp), dtype=dy.dtype)
+    dy_cn = dy.transpose(1, 0, 2, 3)
+
+    def scatter(c0, c1):  # channels c0..c1-1 (split over the CPU's cores), in rows c0..c1-1
+        rows = (xp.arange(c1 - c0) * (N * Hp * Wp))[:, None, None, None]
+        index = tap_offset[argmax[c0:c1]] + window + rows
+        xp.add.at(dx_pad[c0:c1].reshape(-1), index.reshape(-1), dy_cn[c0:c1].reshape(-1))
+
+    _split(xp, scatter, C, dy.size)
     dx_pad = dx_pad.reshape(C, N, Hp, Wp)
     return dx_pad[:, :, ph : ph + H, pw : pw + W].transpose(1, 0, 2, 3)
     # END SOLUTION

@@ -25,6 +25,7 @@ switches such as ``foreach`` or ``maximize=False`` that do not change the update
 import numpy as np
 
 from ..backend import device_of, get_array_module, to_device, to_numpy
+from ..functional.parallel import MIN_ELEMENTS, get_num_threads, parallel_for
 from ..nn.parameter import Parameter
 
 __all__ = ["Optimizer", "flatten_state_dict", "unflatten_state_dict"]
@@ -173,7 +174,13 @@ class Optimizer:
                 index += 1
 
     def step(self):
-        """Update every parameter that has a gradient (``p.grad is None`` means skip it)."""
+        """Update every parameter that has a gradient (``p.grad is None`` means skip it).
+
+        On the CPU the parameters are shared out over the ops' threads
+        (``functional.set_num_threads``) in shares of about equal size; each thread updates whole
+        tensors, so the result is the same as one thread's.
+        """
+        todo = []
         for index, p, group in self._indexed_params():
             if p.grad is None or not p.requires_grad:
                 continue
@@ -183,7 +190,18 @@ class Optimizer:
                     f"gradient has shape {p.grad.shape}"
                 )
             get_array_module(p.data, p.grad)  # refuses a NumPy/CuPy mix with a clear message
-            self._update(p, p.grad, self.state.setdefault(index, {}), group)
+            todo.append((p, self.state.setdefault(index, {}), group))
+        if not all(isinstance(p.data, np.ndarray) for p, _, _ in todo):  # the GPU: one stream
+            shares = [todo]
+        else:
+            shares = _equal_shares(todo, get_num_threads())
+
+        def update(lo, hi):
+            for share in shares[lo:hi]:
+                for p, state, group in share:
+                    self._update(p, p.grad, state, group)
+
+        parallel_for(update, len(shares))
 
     def _update(self, p, grad, state, group):
         raise NotImplementedError
@@ -288,3 +306,17 @@ class Optimizer:
             lines.append(f"Parameter Group {g}")
             lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
         return "\n".join(lines + [")"])
+
+
+def _equal_shares(todo, parts):
+    """Split the (parameter, state, group) list, in order, into at most ``parts`` runs of about
+    equal total size (ResNet's last layers hold most of its weights: equal counts would not do)."""
+    sizes = np.array([p.data.size for p, _, _ in todo])
+    total = int(sizes.sum())
+    if parts <= 1 or total < MIN_ELEMENTS * parts:
+        return [todo]
+    # a tensor goes to the share its middle falls in
+    middles = np.cumsum(sizes) - sizes / 2
+    cuts = np.searchsorted(middles, total * np.arange(1, parts) / parts)
+    bounds = sorted({0, len(todo), *(int(c) for c in cuts)})
+    return [todo[a:b] for a, b in zip(bounds, bounds[1:])]
