@@ -52,7 +52,8 @@ def graded(builds, tmp_path_factory, monkeypatch_module):
     (missing / LINEAR).unlink()
     renamed = solution_submission(a1, subs / "renamed_function")
     (renamed / CONV).write_text((renamed / CONV).read_text().replace(
-        "def conv2d_backward(dy, cache):", "def conv2d_backward_v2(dy, cache):"))
+        "def conv2d_backward(dy, cache, input_grad=True):",
+        "def conv2d_backward_v2(dy, cache, input_grad=True):"))
     deleted = solution_submission(a1, subs / "deleted_function")
     text = (deleted / ACTIVATION).read_text()
     (deleted / ACTIVATION).write_text(text[: text.index("def relu_backward")])

@@ -373,3 +373,30 @@ def test_ops_return_channel_major_arrays(rng):
     dg = F.global_avgpool2d_backward(np.ones(g.shape), pool_shape)
     assert _is_channel_major(dg) and np.allclose(dg, 1 / 64)
 
+
+
+@pytest.mark.parametrize("x_shape, fo, k, stride, padding, dilation", CONV_PATHS)
+def test_conv_backward_without_input_grad_gives_the_same_dw_db(rng, recompute, split, x_shape, fo,
+                                                               k, stride, padding, dilation):
+    x, w, b = _conv_case(rng, x_shape, fo, k)
+    geometry = dict(stride=stride, padding=padding, dilation=dilation)
+    y, cache = F.conv2d_forward(x, w, b, **geometry)
+    dy = rng.standard_normal(y.shape)
+    _, dw, db = F.conv2d_backward(dy, cache)
+    dx_skipped, dw_skipped, db_skipped = F.conv2d_backward(dy, cache, input_grad=False)
+    assert dx_skipped is None
+    assert rel(dw_skipped, dw) < TIGHT and rel(db_skipped, db) < TIGHT
+
+
+@pytest.mark.parametrize("options, k", [(dict(groups=2), (3, 3)), (dict(padding="same"), (2, 2))],
+                         ids=["grouped", "same-padded-even-kernel"])
+def test_grouped_and_padded_backward_without_input_grad(rng, options, k):
+    x, w, b = _conv_case(rng, (2, 4, 6, 6), 4, k)
+    if "groups" in options:
+        w = w[:, :2]
+    y, cache = F.conv2d_forward(x, w, b, **options)
+    assert type(cache).__name__ in ("GroupedCache", "PaddedCache")
+    dy = rng.standard_normal(y.shape)
+    dx, dw, db = F.conv2d_backward(dy, cache, input_grad=False)
+    assert dx is None
+    assert rel(dw, F.conv2d_backward(dy, cache)[1]) < TIGHT

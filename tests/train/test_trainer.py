@@ -240,3 +240,14 @@ def test_epoch_records_time_the_steps_and_the_wait_for_data(tmp_path):
     record = result.history[0]
     assert record["time_steps"] == N // BATCH
     assert 0 <= record["time_data_s"] <= record["time_train_s"]
+
+
+def test_training_skips_the_data_gradient_and_gives_the_layer_back(tmp_path):
+    """fit runs the first convolution without dL/d(images) (nn.skip_input_grad), as PyTorch
+    computes none, and leaves the layer as it found it."""
+    model, train_loader, val_loader, opt, sched = setup()
+    seen = []
+    fit(model, train_loader, val_loader, opt, sched, epochs=1, out_dir=tmp_path, progress=False,
+        on_batch=lambda *args: seen.append(model[0].input_grad))
+    assert seen and not any(seen)
+    assert model[0].input_grad is True

@@ -235,29 +235,37 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     # END SOLUTION
 
 
-def conv2d_backward(dy, cache):
+def conv2d_backward(dy, cache, input_grad=True):
     """Gradients of conv2d.
 
     Parameters
     ----------
     dy : array (N, F, Ho, Wo)
     cache : from conv2d_forward
+    input_grad : False skips dx, as PyTorch skips grad_input for an input that does not require
+        a gradient (a network's first layer, whose input is the data); dx is then None
 
     Returns
     -------
-    dx : array (N, C, H, W)
+    dx : array (N, C, H, W), or None
     dw : array (F, C, kh, kw)
     db : array (F,), or None when the forward had no bias
     """
-    if isinstance(cache, PaddedCache):
-        return padded_backward(conv2d_backward, dy, cache)
-    if isinstance(cache, GroupedCache):
-        return conv2d_grouped_backward(dy, cache)
+    if isinstance(cache, (PaddedCache, GroupedCache)):
+        grads = (padded_backward(conv2d_backward, dy, cache) if isinstance(cache, PaddedCache)
+                 else conv2d_grouped_backward(dy, cache))
+        return (grads[0] if input_grad else None,) + tuple(grads[1:])
     # BEGIN SOLUTION conv_backward
     saved, x_shape, w, has_bias, stride, padding, dilation = cache
     F, K = w.shape[0], w[0].size
     dy2 = dy.transpose(1, 0, 2, 3).reshape(F, -1)  # (F, P); free when dy is channel-major
     db = dy2.sum(axis=1) if has_bias else None
+    if not input_grad:  # dW = dY cols^T alone
+        if saved.ndim == 2:  # x's pixels (1x1) or its kept columns
+            dw = _times_transpose(dy2, saved)
+        else:  # unfold x again, block by block, for that one product
+            _, dw = unfold_times(None, saved, w.shape[2:], stride, padding, dilation, b=dy2)
+        return None, dw.reshape(w.shape), db
     full_padding = _full_padding(w, stride, padding, dilation)
     if _is_pointwise(w, padding):
         dw = _times_transpose(dy2, saved).reshape(w.shape)  # dy2 @ saved.T

@@ -44,11 +44,11 @@ def images_per_block(image_bytes, weight_bytes):
 
 
 def unfold_times(a, x, kernel_size, stride, padding, dilation, b=None):
-    """Y = a @ im2col(x) and, when b is given, G = b @ im2col(x).T.
+    """Y = a @ im2col(x) (unless a is None) and, when b is given, G = b @ im2col(x).T.
 
-    a : (R, K) with K = C*kh*kw;  x : (N, C, H, W);  b : (S, N*Ho*Wo) or None.
-    Returns Y (R, N*Ho*Wo), its columns ordered as im2col's (image, row, column), and G (S, K) or
-    None.  Arguments are trusted (the conv ops check them at their boundary).
+    a : (R, K) with K = C*kh*kw, or None;  x : (N, C, H, W);  b : (S, N*Ho*Wo) or None.
+    Returns Y (R, N*Ho*Wo), its columns ordered as im2col's (image, row, column), or None; and
+    G (S, K) or None.  Arguments are trusted (the conv ops check them at their boundary).
     """
     xp = get_array_module(x)
     N, C = x.shape[:2]
@@ -57,10 +57,10 @@ def unfold_times(a, x, kernel_size, stride, padding, dilation, b=None):
     HW = Ho * Wo
     if not _blocked or xp.__name__ != "numpy":
         cols = _im2col(x, kernel_size, stride, padding, dilation, out=_columns(x, K, N * HW))
-        return matmul(a, cols), (None if b is None else matmul(b, cols.T))
+        return (None if a is None else matmul(a, cols)), (None if b is None else matmul(b, cols.T))
 
-    y = xp.empty((a.shape[0], N * HW), dtype=x.dtype)
-    per_block = images_per_block(K * HW * x.dtype.itemsize, a.nbytes)
+    y = None if a is None else xp.empty((a.shape[0], N * HW), dtype=x.dtype)
+    per_block = images_per_block(K * HW * x.dtype.itemsize, 0 if a is None else a.nbytes)
     sums = []
 
     def work(n0, n1):
@@ -69,7 +69,8 @@ def unfold_times(a, x, kernel_size, stride, padding, dilation, b=None):
             hi = min(lo + per_block, n1)
             cols = _im2col(x[lo:hi], kernel_size, stride, padding, dilation,
                            out=_columns(x, K, (hi - lo) * HW), split=False)
-            xp.matmul(a, cols, out=y[:, lo * HW : hi * HW])
+            if a is not None:
+                xp.matmul(a, cols, out=y[:, lo * HW : hi * HW])
             if b is not None:
                 part = cols @ b[:, lo * HW : hi * HW].T  # (K, S): BLAS streams the taller operand
                 if g is None:
@@ -79,7 +80,7 @@ def unfold_times(a, x, kernel_size, stride, padding, dilation, b=None):
         sums.append(g)
 
     with blas_single_threaded():
-        parallel_for(work, N, elements=y.size + N * K * HW)
+        parallel_for(work, N, elements=N * K * HW)
     if b is None:
         return y, None
     g = sums[0]

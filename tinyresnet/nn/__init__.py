@@ -2,7 +2,7 @@
 from . import init
 from .activation import ReLU
 from .container import Sequential
-from .conv import Conv2d
+from .conv import Conv2d, skip_input_grad
 from .dropout import Dropout
 from .linear import Flatten, Identity, Linear
 from .loss import CrossEntropyLoss
@@ -14,7 +14,8 @@ from .sync_norm import SyncBatchNorm, convert_sync_batchnorm
 
 __all__ = [
     "Parameter", "Module", "no_grad", "is_grad_enabled", "set_check_finite", "init",
-    "Conv2d", "BatchNorm2d", "SyncBatchNorm", "convert_sync_batchnorm", "ReLU", "MaxPool2d",
+    "Conv2d", "skip_input_grad", "BatchNorm2d", "SyncBatchNorm", "convert_sync_batchnorm", "ReLU",
+    "MaxPool2d",
     "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
     "Linear", "Flatten", "Identity", "Dropout", "Sequential", "CrossEntropyLoss",
 ]

@@ -11,7 +11,7 @@ from . import init
 from .module import Module
 from .parameter import Parameter
 
-__all__ = ["Conv2d"]
+__all__ = ["Conv2d", "skip_input_grad"]
 
 
 class Conv2d(Module):
@@ -23,7 +23,13 @@ class Conv2d(Module):
     padding on the bottom/right, as PyTorch).  ``groups`` splits the channels into that many
     independent convolutions (both channel counts must divide by it; ValueError otherwise).
     Input (N, in_channels, H, W) -> output (N, out_channels, Ho, Wo).
+
+    ``input_grad`` (True): False makes backward skip dL/dx and return None, as PyTorch skips
+    grad_input for an input that does not require a gradient; ``skip_input_grad(model)`` sets
+    it on a network's first convolution, whose input is the data.
     """
+
+    input_grad = True
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, dtype=None):
@@ -67,7 +73,10 @@ class Conv2d(Module):
         return y
 
     def backward(self, dy):
-        dx, dw, db = F.conv2d_backward(dy, self._pop_cache())
+        if self.input_grad:
+            dx, dw, db = F.conv2d_backward(dy, self._pop_cache())
+        else:
+            dx, dw, db = F.conv2d_backward(dy, self._pop_cache(), input_grad=False)
         self.weight.accumulate(dw)
         if self.bias is not None:
             self.bias.accumulate(db)
@@ -83,4 +92,24 @@ class Conv2d(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if not self.input_grad:
+            s += ", input_grad=False"
         return s
+
+
+def skip_input_grad(model, skip=True):
+    """Make the network's first convolution (the first Conv2d in ``model.modules()`` order) skip
+    the gradient of its input, the data (``skip=False`` computes it again); returns the previous
+    setting, or None when the model has no Conv2d.
+
+    A training step never needs dL/d(data), and PyTorch does not compute it either (the input
+    does not require a gradient).  ``model.backward`` then returns None.  For a stem such as
+    ResNet's 7x7/2 3->64 convolution this saves the column gradient and its col2im, about half of
+    the layer's backward.  Meant for networks whose first convolution alone reads the data, as
+    every model in ``tinyresnet.models``.
+    """
+    for m in model.modules():
+        if isinstance(m, Conv2d):
+            previous, m.input_grad = not m.input_grad, not skip
+            return previous
+    return None

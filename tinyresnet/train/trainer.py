@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..backend import get_array_module, to_device, to_numpy
-from ..nn import CrossEntropyLoss, no_grad
+from ..nn import CrossEntropyLoss, no_grad, skip_input_grad
 from ..optim import ReduceLROnPlateau
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History
@@ -407,6 +407,7 @@ def _train_epoch(model, loader, optimizer, scheduler, loss_fn, meters, epoch, ep
     wall time of the loop, and the part of it spent waiting for the loader's next batch (what the
     training step did not hide).  A resumed epoch times only the steps it ran."""
     model.train()
+    skipped = skip_input_grad(model)  # dL/d(images) is never needed (nor computed by PyTorch)
     bar = _progress(end, first, f"epoch {epoch + 1}/{epochs}", progress)
     batches, it = _batches_from(loader, first)
     pending = _Pending(meters, epoch)
@@ -453,6 +454,8 @@ def _train_epoch(model, loader, optimizer, scheduler, loss_fn, meters, epoch, ep
         return {"time_steps": end - first, "time_train_s": time.perf_counter() - started,
                 "time_data_s": waited}
     finally:
+        if skipped is not None:
+            skip_input_grad(model, skipped)
         with contextlib.suppress(FloatingPointError):
             pending.read()  # an interruption keeps the steps it finished in the meters
         bar.close()
