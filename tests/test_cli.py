@@ -145,6 +145,9 @@ def test_threads_auto_runs_the_digits_on_one_thread():
     with _cpu_threads(args, "cifar10"):
         assert blas_threads() == before and F.get_num_threads() == ops_before
     assert blas_threads() == before and F.get_num_threads() == ops_before
+    with _cpu_threads(args, "cifar10", ranks=2):  # two ranks on this machine share its cores
+        assert F.get_num_threads() == max(1, ops_before // 2)
+    assert F.get_num_threads() == ops_before
     args = build_parser().parse_args(["train", "--threads", "3"])
     with _cpu_threads(args, "cifar10"):
         assert set(blas_threads()) == {3} and F.get_num_threads() == 3

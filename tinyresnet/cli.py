@@ -67,17 +67,20 @@ def _threads(value):
 
 
 @contextlib.contextmanager
-def _cpu_threads(args, dataset):
+def _cpu_threads(args, dataset, ranks=1):
     """Run the ops on --threads threads (``functional.set_num_threads``), and limit BLAS's own
     pool to as many for the NumPy code outside the ops; both are restored afterwards.
 
     'auto' means one thread for the digits: their arrays are too small for threads to pay off.
-    Other datasets keep the defaults: the ops on every core, BLAS as it is set (or
-    OPENBLAS_NUM_THREADS).
+    Under --distributed, the cores shared out among the ``ranks`` processes (a machine's ranks
+    would otherwise each start a thread per core).  Otherwise the defaults stay: the ops'
+    (``functional.get_num_threads``), BLAS's as it is set.
     """
     n = args.threads
     if n == "auto":
         n = 1 if dataset == "digits" else None
+    if n is None and ranks > 1:
+        n = max(1, F.get_num_threads() // ranks)
     if n is None:
         yield
         return
@@ -241,13 +244,19 @@ def cmd_train(args):
         "training %s (%s parameters) on %s (%s recipe): %d training, %d test images, %d epochs "
         "-> %s", name, f"{sum(p.size for p in model.parameters()):,}", args.dataset,
         spec["recipe"], len(train_set), len(test_set), args.epochs, out)
+    ranks = 1
     if comm is not None:
-        logging.getLogger(__name__).info(
-            "data parallel on %d processes: %d images per process of the global batch of %d, "
-            "batch norm %s", comm.Get_size(), args.batch_size // comm.Get_size(), args.batch_size,
-            "synchronized" if args.sync_bn else "per process")
+        from .distributed import ranks_on_this_machine
+
+        ranks = ranks_on_this_machine(comm)
     started = time.perf_counter()
-    with _cpu_threads(args, args.dataset):
+    with _cpu_threads(args, args.dataset, ranks):
+        if comm is not None:
+            logging.getLogger(__name__).info(
+                "data parallel on %d processes (%d on this machine, %d threads each): %d images "
+                "per process of the global batch of %d, batch norm %s", comm.Get_size(), ranks,
+                F.get_num_threads(), args.batch_size // comm.Get_size(), args.batch_size,
+                "synchronized" if args.sync_bn else "per process")
         result = fit(model, train_loader, test_loader, optimizer, scheduler, epochs=args.epochs,
                      out_dir=out, resume=args.resume, device=args.device,
                      progress=not args.no_progress, scheduler_interval="step", model_name=name,

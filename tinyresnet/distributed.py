@@ -61,6 +61,16 @@ def world():
     return _import_mpi().COMM_WORLD
 
 
+def ranks_on_this_machine(comm):
+    """How many of comm's ranks share this machine (MPI's shared-memory split): they share its
+    cores, so ``tinyresnet train --distributed`` gives each rank its part of them."""
+    local = comm.Split_type(_import_mpi().COMM_TYPE_SHARED)
+    try:
+        return local.Get_size()
+    finally:
+        local.Free()
+
+
 def allreduce_sum(comm, values):
     """The sum over the ranks of ``values`` (an array, NumPy or CuPy), in the array's dtype."""
     host = np.ascontiguousarray(to_numpy(values))

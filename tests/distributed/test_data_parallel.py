@@ -109,6 +109,7 @@ def test_cli_two_ranks_then_resumed_on_one_matches_one_process(tmp_path):
     two = _run([*common, "--epochs=1", f"--out={tmp_path / 'dp'}"], processes=2)
     # rank 0 alone logged and printed
     assert two.stderr.count("epoch 1/1") == 1 and two.stdout.count("test accuracy") == 1
+    assert "2 on this machine, 1 threads each" in two.stderr  # the digits: one thread (auto)
     _run([*common, "--epochs=2", "--resume", f"--out={tmp_path / 'dp'}"], processes=1)
     _run([*common, "--epochs=2", f"--out={tmp_path / 'one'}"], processes=1)
     a, b = _model_state(tmp_path / "one" / "last.npz"), _model_state(tmp_path / "dp" / "last.npz")

@@ -284,3 +284,18 @@ def test_max_pooling_on_threads_equals_one_thread_bit_for_bit(rng, threads, geom
         results.append((y, cache[0], F.maxpool2d_backward(dy, cache)))
     for split, one in zip(*results):
         np.testing.assert_array_equal(split, one)
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"OMP_NUM_THREADS": "3"}, 3),
+    ({"OPENBLAS_NUM_THREADS": "1"}, 1),
+    ({"OMP_NUM_THREADS": "2,1", "OPENBLAS_NUM_THREADS": "5"}, 2),  # OpenMP's nested form
+    ({"OMP_NUM_THREADS": "", "OPENBLAS_NUM_THREADS": "0"}, None),  # unset or nonsense: the cores
+])
+def test_the_default_follows_the_thread_variables(monkeypatch, env, expected):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert parallel._default_threads() == (expected or cores)

@@ -13,12 +13,13 @@ inside its loops and BLAS calls, so the blocks run side by side.  ``matmul`` spl
 this way, each block a single-threaded BLAS call; conv_blocked.py splits the batch of a
 convolution's unfolding and products.
 
-The number of threads is ``set_num_threads(n)``, as in ``torch.set_num_threads`` (default: the
-cores this process may run on).  The products inside the ops run single-threaded BLAS on these
-threads, whatever BLAS's own setting, which stays as the user set it for NumPy code outside the
-ops.  ``set_num_threads(1)`` runs every op in the calling thread.  The split changes no value:
-each block does the same arithmetic on its own elements (a sum over blocks, such as a weight
-gradient, is summed in another order, within float round-off).
+The number of threads is ``set_num_threads(n)``, as in ``torch.set_num_threads`` (default:
+OMP_NUM_THREADS or OPENBLAS_NUM_THREADS when set, else the cores this process may run on).  The
+products inside the ops run single-threaded BLAS on these threads, whatever BLAS's own setting,
+which stays as the user set it for NumPy code outside the ops.  ``set_num_threads(1)`` runs every
+op in the calling thread.  The split changes no value where each block does the same arithmetic
+on its own elements (batch norm, ReLU, pooling, the optimizers: the same bits); a sum split over
+blocks (a convolution's weight gradient) is summed in another order, within float round-off.
 """
 import os
 import threading
@@ -36,6 +37,12 @@ GROUP_BYTES = 1 << 20  # parallel_rows: rows per group, about the size of a core
 
 
 def _default_threads():
+    """OMP_NUM_THREADS or OPENBLAS_NUM_THREADS when set (what limits PyTorch's and BLAS's threads
+    of a process limits these too, as under ``mpiexec``), else the cores this process may use."""
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        value = os.environ.get(variable, "").split(",")[0].strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
