@@ -18,9 +18,8 @@ from .conv import (
     conv2d_forward,
     conv2d_forward_naive,
     set_im2col_recompute,
-    set_taller_operand_first,
 )
-from .conv_blocked import set_blocked_im2col
+from .conv_blocked import set_blocked_im2col, set_taller_operand_first
 from .cross_entropy import cross_entropy_backward, cross_entropy_forward
 from .dropout import dropout_backward, dropout_forward
 from .im2col import col2im, conv_output_shape, im2col, set_column_padding

@@ -35,11 +35,14 @@ Fast paths, each tested equal to the loop references (``conv2d_forward_naive``):
   together into the same cache sets.
 * dw's product puts its taller operand first (``set_taller_operand_first``), which OpenBLAS runs
   faster.
+* The unfolding and its products run a few images at a time, so the columns are multiplied while
+  in cache, with the batch split over the CPU's cores (conv_blocked.py, ``set_blocked_im2col``,
+  ``set_num_threads``).
+* ``input_grad=False`` (a network's first layer, ``nn.skip_input_grad``) computes dw and db alone.
 * The arguments are checked once, here (``conv_grouped.check_conv_args``, grouped or not); the helpers called after trust them.
 """
 from ..backend import get_array_module
-from .conv_blocked import unfold_backward, unfold_times
-from .parallel import matmul
+from .conv_blocked import _times_transpose, unfold_backward, unfold_times
 from .conv_grouped import (
     GroupedCache, check_conv_args, GroupedNaiveCache, conv2d_grouped_backward, conv2d_grouped_backward_naive,
     conv2d_grouped_forward, conv2d_grouped_forward_naive,
@@ -49,6 +52,7 @@ from .conv_padding import PaddedCache, padded_backward, padded_forward
 # release stubs the regions below); the library's own code calls their unchecked twins, its input
 # already checked once by check_conv_args.
 from .im2col import _col2im, _columns, _im2col, _output_shape, col2im, conv_output_shape, im2col  # noqa: F401
+from .parallel import matmul
 
 __all__ = [
     "conv2d_forward", "conv2d_backward", "conv2d_forward_naive", "conv2d_backward_naive",
@@ -56,7 +60,6 @@ __all__ = [
 ]
 
 _recompute = True
-_taller_first = True
 
 
 def set_im2col_recompute(enabled):
@@ -76,28 +79,6 @@ def set_im2col_recompute(enabled):
     global _recompute
     previous, _recompute = _recompute, bool(enabled)
     return previous
-
-
-def set_taller_operand_first(enabled):
-    """Choose how backward multiplies for dw; returns the previous setting.
-
-    dw is a product ``a @ b.T`` of two matrices with P = N*Ho*Wo columns each (dY and the
-    columns, or x's pixels and dy's columns).  True (the default): the operand with more rows goes
-    on the left, ``(b @ a.T).T`` when b is taller.  OpenBLAS packs the right-hand operand and
-    streams the left one; with the taller one streamed, the products of the CIFAR convolutions ran
-    10-17% faster (16 channels: 13.5 against 16.2 ms) and ResNet-50's about 5%, measured on an
-    AMD EPYC with the SkylakeX kernel, one thread.  False: ``a @ b.T`` as the formula reads.
-    """
-    global _taller_first
-    previous, _taller_first = _taller_first, bool(enabled)
-    return previous
-
-
-def _times_transpose(a, b):
-    """a @ b.T for two matrices with the same number of columns (see set_taller_operand_first)."""
-    if _taller_first and b.shape[0] > a.shape[0]:
-        return matmul(b, a.T).T
-    return matmul(a, b.T)
 
 
 def _is_pointwise(w, padding):
@@ -214,19 +195,17 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     Ho, Wo = _output_shape(x.shape, (kh, kw), stride, padding, dilation)
 
     if _is_pointwise(w, padding):
-        cols = _pixels(x, stride)  # (C, P): a 1x1 convolution's columns are the input pixels
-        saved = cols
+        saved = _pixels(x, stride)  # (C, P): a 1x1 convolution's columns are the input pixels
+        y = matmul(w.reshape(F, -1), saved)  # (F, P): the whole batch in one GEMM
     elif _recompute:
         # keep x, not its kh*kw times larger columns: W @ im2col(x), unfolded block by block of
         # images into a reused buffer (conv_blocked.py)
         y, _ = unfold_times(w.reshape(F, -1), x, (kh, kw), stride, padding, dilation)
         saved = x
     else:
-        cols = _im2col(x, (kh, kw), stride, padding, dilation,
-                       out=_columns(x, C * kh * kw, N * Ho * Wo, scratch=False))  # (K, P)
-        saved = cols
-    if saved is not x:
-        y = matmul(w.reshape(F, -1), cols)  # (F, P): the whole batch in one GEMM
+        saved = _im2col(x, (kh, kw), stride, padding, dilation,
+                        out=_columns(x, C * kh * kw, N * Ho * Wo, scratch=False))  # (K, P)
+        y = matmul(w.reshape(F, -1), saved)
     if b is not None:
         y += b[:, None]
     y = y.reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3)

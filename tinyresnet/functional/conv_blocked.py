@@ -22,11 +22,12 @@ from ..backend import get_array_module
 from .im2col import _col2im, _columns, _im2col, _output_shape
 from .parallel import blas_single_threaded, matmul, parallel_for
 
-__all__ = ["set_blocked_im2col", "unfold_times"]
+__all__ = ["set_blocked_im2col", "set_taller_operand_first", "unfold_times", "unfold_backward"]
 
 BLOCK_BYTES = 1 << 21  # columns per block: about 2 MiB, the size that measured fastest (see docs)
 WEIGHT_FACTOR = 4
 _blocked = True
+_taller_first = True
 
 
 def set_blocked_im2col(enabled):
@@ -35,6 +36,28 @@ def set_blocked_im2col(enabled):
     global _blocked
     previous, _blocked = _blocked, bool(enabled)
     return previous
+
+
+def set_taller_operand_first(enabled):
+    """Choose how backward multiplies for dw; returns the previous setting.
+
+    dw is a product ``a @ b.T`` of two matrices with P = N*Ho*Wo columns each (dY and the
+    columns, or x's pixels and dy's columns).  True (the default): the operand with more rows goes
+    on the left, ``(b @ a.T).T`` when b is taller.  OpenBLAS packs the right-hand operand and
+    streams the left one; with the taller one streamed, the products of the CIFAR convolutions ran
+    10-17% faster (16 channels: 13.5 against 16.2 ms) and ResNet-50's about 5%, measured on an
+    AMD EPYC with the SkylakeX kernel, one thread.  False: ``a @ b.T`` as the formula reads.
+    """
+    global _taller_first
+    previous, _taller_first = _taller_first, bool(enabled)
+    return previous
+
+
+def _times_transpose(a, b):
+    """a @ b.T for two matrices with the same number of columns (see set_taller_operand_first)."""
+    if _taller_first and b.shape[0] > a.shape[0]:
+        return matmul(b, a.T).T
+    return matmul(a, b.T)
 
 
 def images_per_block(image_bytes, weight_bytes):
@@ -57,14 +80,14 @@ def unfold_times(a, x, kernel_size, stride, padding, dilation, b=None):
     HW = Ho * Wo
     if not _blocked or xp.__name__ != "numpy":
         cols = _im2col(x, kernel_size, stride, padding, dilation, out=_columns(x, K, N * HW))
-        return (None if a is None else matmul(a, cols)), (None if b is None else matmul(b, cols.T))
+        return (None if a is None else matmul(a, cols)), (None if b is None else _times_transpose(b, cols))
 
     y = None if a is None else xp.empty((a.shape[0], N * HW), dtype=x.dtype)
     per_block = images_per_block(K * HW * x.dtype.itemsize, 0 if a is None else a.nbytes)
     sums = []
 
     def work(n0, n1):
-        g = None  # this thread's part of G, as (K, S) when the columns are the taller operand
+        g = None  # this thread's part of G
         for lo in range(n0, n1, per_block):
             hi = min(lo + per_block, n1)
             cols = _im2col(x[lo:hi], kernel_size, stride, padding, dilation,
@@ -72,7 +95,7 @@ def unfold_times(a, x, kernel_size, stride, padding, dilation, b=None):
             if a is not None:
                 xp.matmul(a, cols, out=y[:, lo * HW : hi * HW])
             if b is not None:
-                part = cols @ b[:, lo * HW : hi * HW].T  # (K, S): BLAS streams the taller operand
+                part = _times_transpose(b[:, lo * HW : hi * HW], cols)
                 if g is None:
                     g = part
                 else:
@@ -86,7 +109,7 @@ def unfold_times(a, x, kernel_size, stride, padding, dilation, b=None):
     g = sums[0]
     for part in sums[1:]:
         g += part
-    return y, g.T
+    return y, g
 
 
 def unfold_backward(w2, dy2, x, kernel_size, stride, padding, dilation):
@@ -109,7 +132,7 @@ def unfold_backward(w2, dy2, x, kernel_size, stride, padding, dilation):
     geometry = (kernel_size, stride, padding, dilation)
     if not _blocked or xp.__name__ != "numpy":
         cols = _im2col(x, *geometry, out=_columns(x, K, N * HW))
-        dw = _taller_first_product(dy2, cols)
+        dw = _times_transpose(dy2, cols)
         dcols = matmul(w2.T, dy2, out=_columns(x, K, N * HW))  # the columns are spent: reuse
         return _col2im(dcols, x.shape, *geometry), dw
 
@@ -118,12 +141,12 @@ def unfold_backward(w2, dy2, x, kernel_size, stride, padding, dilation):
     sums = []
 
     def work(n0, n1):
-        g = None  # this thread's part of dW, transposed: (K, F)
+        g = None  # this thread's part of dW
         for lo in range(n0, n1, per_block):
             hi = min(lo + per_block, n1)
             dy_block = dy2[:, lo * HW : hi * HW]
             cols = _im2col(x[lo:hi], *geometry, out=_columns(x, K, (hi - lo) * HW), split=False)
-            part = cols @ dy_block.T
+            part = _times_transpose(dy_block, cols)
             if g is None:
                 g = part
             else:
@@ -137,11 +160,5 @@ def unfold_backward(w2, dy2, x, kernel_size, stride, padding, dilation):
     dw = sums[0]
     for part in sums[1:]:
         dw += part
-    return padded[:, :, ph : ph + H, pw : pw + W].transpose(1, 0, 2, 3), dw.T
+    return padded[:, :, ph : ph + H, pw : pw + W].transpose(1, 0, 2, 3), dw
 
-
-def _taller_first_product(a, b):
-    """a @ b.T, the taller operand streamed by BLAS (see conv.set_taller_operand_first)."""
-    if b.shape[0] > a.shape[0]:
-        return matmul(b, a.T).T
-    return matmul(a, b.T)

@@ -174,6 +174,8 @@ def matmul(a, b, out=None):
     split over the threads, each block one single-threaded BLAS call.  On the GPU: one call."""
     if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
         return get_array_module(a, b).matmul(a, b, out=out)
+    if getattr(_local, "inside", False):  # already one block of a split, BLAS single-threaded
+        return np.matmul(a, b, out=out)
     m, n = a.shape[0], b.shape[1]
     if out is None:
         out = np.empty((m, n), dtype=np.result_type(a, b))
