@@ -20,7 +20,7 @@ formulas read (tested equal).
 """
 from ..backend import get_array_module
 from .im2col import _col2im, _columns, _im2col, _output_shape
-from .parallel import blas_single_threaded, matmul, parallel_for
+from .parallel import blas_single_threaded, get_num_threads, matmul, parallel_for
 
 __all__ = ["set_blocked_im2col", "set_taller_operand_first", "unfold_times", "unfold_backward"]
 
@@ -60,6 +60,12 @@ def _times_transpose(a, b):
     return matmul(a, b.T)
 
 
+def _one_piece(column_bytes):
+    """One thread and columns of about two blocks or less: the whole batch at once costs less
+    Python per layer (the small images of the digits)."""
+    return get_num_threads() == 1 and column_bytes <= 2 * BLOCK_BYTES
+
+
 def images_per_block(image_bytes, weight_bytes):
     """How many images' columns fill about BLOCK_BYTES (at least one), and at least
     WEIGHT_FACTOR times the other operand: BLAS packs that one again for every block."""
@@ -78,7 +84,7 @@ def unfold_times(a, x, kernel_size, stride, padding, dilation, b=None):
     K = C * kernel_size[0] * kernel_size[1]
     Ho, Wo = _output_shape(x.shape, kernel_size, stride, padding, dilation)
     HW = Ho * Wo
-    if not _blocked or xp.__name__ != "numpy":
+    if not _blocked or xp.__name__ != "numpy" or _one_piece(N * K * HW * x.dtype.itemsize):
         cols = _im2col(x, kernel_size, stride, padding, dilation, out=_columns(x, K, N * HW))
         return (None if a is None else matmul(a, cols)), (None if b is None else _times_transpose(b, cols))
 
@@ -130,7 +136,7 @@ def unfold_backward(w2, dy2, x, kernel_size, stride, padding, dilation):
     Ho, Wo = _output_shape(x.shape, kernel_size, stride, padding, dilation)
     HW = Ho * Wo
     geometry = (kernel_size, stride, padding, dilation)
-    if not _blocked or xp.__name__ != "numpy":
+    if not _blocked or xp.__name__ != "numpy" or _one_piece(N * K * HW * x.dtype.itemsize):
         cols = _im2col(x, *geometry, out=_columns(x, K, N * HW))
         dw = _times_transpose(dy2, cols)
         dcols = matmul(w2.T, dy2, out=_columns(x, K, N * HW))  # the columns are spent: reuse

@@ -21,6 +21,7 @@ op in the calling thread.  The split changes no value where each block does the 
 on its own elements (batch norm, ReLU, pooling, the optimizers: the same bits); a sum split over
 blocks (a convolution's weight gradient) is summed in another order, within float round-off.
 """
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -156,8 +157,8 @@ def elementwise(ufunc, *operands, out):
     out's outermost axis in memory (the channels of a channel-major activation), so that each
     thread writes one contiguous part of it.  On the GPU: one call.
     """
-    if not isinstance(out, np.ndarray) or out.ndim == 0:
-        return ufunc(*operands, out=out)
+    if not isinstance(out, np.ndarray) or out.ndim == 0 or out.size < 2 * MIN_ELEMENTS:
+        return ufunc(*operands, out=out)  # the GPU, or too small to split
     axis = max(range(out.ndim), key=lambda d: (out.shape[d] > 1, abs(out.strides[d])))
 
     def block(lo, hi):
@@ -177,6 +178,8 @@ def matmul(a, b, out=None):
     if getattr(_local, "inside", False):  # already one block of a split, BLAS single-threaded
         return np.matmul(a, b, out=out)
     m, n = a.shape[0], b.shape[1]
+    if a.size + b.size + m * n < 2 * MIN_ELEMENTS:  # too small to split, or for BLAS's threads
+        return np.matmul(a, b, out=out)
     if out is None:
         out = np.empty((m, n), dtype=np.result_type(a, b))
     if n >= m:
@@ -202,4 +205,6 @@ def blas_single_threaded():
         import threadpoolctl
 
         _blas = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    if all(lib.num_threads == 1 for lib in _blas.lib_controllers):
+        return contextlib.nullcontext()  # already so (one thread asked for, or --threads 1)
     return _blas.limit(limits=1)
