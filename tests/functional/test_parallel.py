@@ -299,3 +299,27 @@ def test_the_default_follows_the_thread_variables(monkeypatch, env, expected):
         monkeypatch.setenv(key, value)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert parallel._default_threads() == (expected or cores)
+
+
+def test_the_weight_gradient_does_not_depend_on_which_thread_finishes_first(rng, monkeypatch):
+    """Threads finish in any order; their parts of dW are added in batch order, so a run repeats
+    itself bit for bit (a resumed training run relies on it).  Simulated: the blocks of three
+    threads run in the given order, then in reverse."""
+    monkeypatch.setattr(conv_blocked, "BLOCK_BYTES", 1)
+    x = rng.standard_normal((6, 4, 7, 7))
+    w_strided, dy_strided = rng.standard_normal((5, 4, 3, 3)), rng.standard_normal((6, 5, 4, 4))
+    w_full, dy_full = rng.standard_normal((4, 4, 3, 3)), rng.standard_normal((6, 4, 7, 7))
+    results = []
+    for order in (1, -1):
+        def in_order(fn, n, elements=None, xp=np):
+            for lo, hi in parallel.blocks(n, 3)[::order]:
+                fn(lo, hi)
+
+        monkeypatch.setattr(conv_blocked, "parallel_for", in_order)
+        _, cache = F.conv2d_forward(x, w_strided, None, stride=2, padding=1)  # unfold_backward
+        _, dw_strided, _ = F.conv2d_backward(dy_strided, cache)
+        _, cache = F.conv2d_forward(x, w_full, None, padding=1)  # stride 1: dy's full convolution
+        _, dw_full, _ = F.conv2d_backward(dy_full, cache)
+        results.append((dw_strided, dw_full))
+    for first, reverse in zip(*results):
+        np.testing.assert_array_equal(first, reverse)

@@ -90,7 +90,7 @@ def unfold_times(a, x, kernel_size, stride, padding, dilation, b=None):
 
     y = None if a is None else xp.empty((a.shape[0], N * HW), dtype=x.dtype)
     per_block = images_per_block(K * HW * x.dtype.itemsize, 0 if a is None else a.nbytes)
-    sums = []
+    sums = {}  # first image of a thread's share -> its part of the sum
 
     def work(n0, n1):
         g = None  # this thread's part of G
@@ -106,16 +106,11 @@ def unfold_times(a, x, kernel_size, stride, padding, dilation, b=None):
                     g = part
                 else:
                     g += part
-        sums.append(g)
+        sums[n0] = g
 
     with blas_single_threaded():
         parallel_for(work, N, elements=N * K * HW)
-    if b is None:
-        return y, None
-    g = sums[0]
-    for part in sums[1:]:
-        g += part
-    return y, g
+    return y, (None if b is None else _in_batch_order(sums))
 
 
 def unfold_backward(w2, dy2, x, kernel_size, stride, padding, dilation):
@@ -144,7 +139,7 @@ def unfold_backward(w2, dy2, x, kernel_size, stride, padding, dilation):
 
     padded = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
     per_block = images_per_block(K * HW * x.dtype.itemsize, w2.nbytes)
-    sums = []
+    sums = {}  # first image of a thread's share -> its part of the sum
 
     def work(n0, n1):
         g = None  # this thread's part of dW
@@ -159,12 +154,18 @@ def unfold_backward(w2, dy2, x, kernel_size, stride, padding, dilation):
                 g += part
             dcols = xp.matmul(w2.T, dy_block, out=_columns(x, K, (hi - lo) * HW, slot=1))
             _col2im(dcols, (hi - lo, C, H, W), *geometry, padded=padded[:, lo:hi], split=False)
-        sums.append(g)
+        sums[n0] = g
 
     with blas_single_threaded():
         parallel_for(work, N, elements=2 * N * K * HW)
-    dw = sums[0]
-    for part in sums[1:]:
-        dw += part
-    return padded[:, :, ph : ph + H, pw : pw + W].transpose(1, 0, 2, 3), dw
+    return padded[:, :, ph : ph + H, pw : pw + W].transpose(1, 0, 2, 3), _in_batch_order(sums)
 
+
+def _in_batch_order(parts):
+    """The threads' partial sums added in the order of their images, not of their finishing
+    (which varies from run to run): the same thread count gives the same bits every time."""
+    first, *rest = sorted(parts)
+    total = parts[first]
+    for key in rest:
+        total += parts[key]
+    return total

@@ -174,7 +174,7 @@ def _im2col(x, kernel_size, stride, padding, dilation, out=None, split=True):
                 cols[c0:c1, i, j] = source[:, :, rows, columns]
 
     if split:
-        _split(xp, unfold, C, out.size)
+        parallel_for(unfold, C, out.size, xp)
     else:
         unfold(0, C)
     return out
@@ -190,14 +190,6 @@ def _pad(padded, x_cn, ph, pw):
     padded[:, :, ph:ph + H, pw + W:] = 0
     padded[:, :, ph:ph + H, pw:pw + W] = x_cn
     return padded
-
-
-def _split(xp, fn, n, elements):
-    """parallel_for on the CPU; on the GPU one call, whose kernels the device runs in parallel."""
-    if xp.__name__ == "numpy":
-        parallel_for(fn, n, elements)
-    else:
-        fn(0, n)
 
 
 def _rows_contiguous(a):
@@ -257,7 +249,7 @@ def _col2im(cols, x_shape, kernel_size, stride, padding, dilation, padded=None, 
                 padded[c0:c1, :, rows, columns] += cols6[c0:c1, i, j]
 
     if split:
-        _split(xp, fold, C, cols.size)
+        parallel_for(fold, C, cols.size, xp)
     else:
         fold(0, C)
     return padded[:, :, ph : ph + H, pw : pw + W].transpose(1, 0, 2, 3)

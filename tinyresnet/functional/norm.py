@@ -43,15 +43,6 @@ def _unchannels(a2, shape):
     return a2.reshape(C, N, H, W).transpose(1, 0, 2, 3)
 
 
-def _over_channels(fn, a2):
-    """fn(c) over slices c of the channels of a (C, M) matrix: on the CPU in groups of rows that
-    fit a core's cache, split over the threads (parallel.parallel_rows); on the GPU in one call."""
-    if get_array_module(a2).__name__ == "numpy":
-        parallel_rows(fn, a2.shape[0], a2.shape[1] * a2.itemsize, elements=a2.size)
-    else:
-        fn(slice(None))
-
-
 def _check_args(op, x, gamma, beta, running_mean, running_var):
     """A 4-D input, and per-channel arrays (C,) of its dtype where given (batch norm's and the
     synchronized batch norm's boundary check)."""
@@ -121,7 +112,7 @@ def batchnorm2d_forward(
             y_c += beta[c, None]
 
     # a few channels at a time, each group's passes in cache, the groups on every core
-    _over_channels(normalize, x2)
+    parallel_rows(normalize, C, M * x2.itemsize, x2.size, xp)
     if training and running_mean is not None:
         running_mean *= 1 - momentum
         running_mean += momentum * mean
@@ -161,7 +152,7 @@ def batchnorm2d_backward(dy, cache):
         else:
             xp.multiply(dy_c, scale[c, None], out=dx_c)
 
-    _over_channels(gradients, x_hat)
+    parallel_rows(gradients, C, M * x_hat.itemsize, x_hat.size, xp)  # as the forward
     dx = _unchannels(dx, dy.shape)
     return dx, (dgamma if gamma is not None else None), (dbeta if has_beta else None)
     # END SOLUTION

@@ -110,17 +110,18 @@ def _block(fn, lo, hi):
         _local.inside = False
 
 
-def parallel_for(fn, n, elements=None):
+def parallel_for(fn, n, elements=None, xp=np):
     """Run fn(lo, hi) over blocks of range(n), one per thread; wait for all of them.
 
     ``elements``: how many array elements the whole pass touches; a pass with fewer than
     MIN_ELEMENTS per thread runs in the calling thread.  Called from inside a block (a nested
-    split), it runs in the calling thread too.
+    split), it runs in the calling thread too.  ``xp``: the array module of the work; on the GPU
+    (CuPy) fn(0, n) runs once, its kernels already spread over the device.
     """
     parts = _threads
     if elements is not None:
         parts = min(parts, elements // MIN_ELEMENTS)
-    if parts <= 1 or n <= 1 or getattr(_local, "inside", False):
+    if parts <= 1 or n <= 1 or xp is not np or getattr(_local, "inside", False):
         fn(0, n)
         return
     (lo, hi), *rest = blocks(n, parts)
@@ -134,20 +135,20 @@ def parallel_for(fn, n, elements=None):
         f.result()
 
 
-def parallel_rows(fn, rows, row_bytes, elements=None):
+def parallel_rows(fn, rows, row_bytes, elements=None, xp=np):
     """Run fn(s) on slices s of range(rows), groups of consecutive rows of about GROUP_BYTES
     each (one row at least); each thread runs its share of the groups in turn.
 
     For a computation of several passes over the same rows (batch norm's per-channel formulas):
     each pass over a group finds it in the core's cache instead of main memory.
     """
-    per_group = max(1, GROUP_BYTES // max(1, row_bytes))
+    per_group = max(1, GROUP_BYTES // max(1, row_bytes)) if xp is np else rows  # GPU: one call
 
     def groups(lo, hi):
         for start in range(lo, hi, per_group):
             fn(slice(start, min(start + per_group, hi)))
 
-    parallel_for(groups, rows, elements)
+    parallel_for(groups, rows, elements, xp)
 
 
 def elementwise(ufunc, *operands, out):

@@ -28,7 +28,8 @@ import numpy as np
 
 from ..backend import get_array_module
 from ._validate import check_array, check_window_args
-from .im2col import _split, _tap, _workspace, conv_output_shape
+from .im2col import _tap, _workspace, conv_output_shape
+from .parallel import parallel_for
 
 __all__ = [
     "maxpool2d_forward",
@@ -193,7 +194,7 @@ def maxpool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_m
         y[c0:c1] = y_c.reshape(c1 - c0, N, Ho, Wq)[..., :Wo]
         argmax[c0:c1] = argmax_c.reshape(c1 - c0, N, Ho, Wq)[..., :Wo]
 
-    _split(xp, pool, C, x.size)
+    parallel_for(pool, C, x.size, xp)
     cache = (argmax, x.shape, kernel_size, stride, padding, dilation)
     return y.transpose(1, 0, 2, 3), cache
     # END SOLUTION
@@ -225,7 +226,7 @@ def maxpool2d_backward(dy, cache):
         index = tap_offset[argmax[c0:c1]] + window + rows
         xp.add.at(dx_pad[c0:c1].reshape(-1), index.reshape(-1), dy_cn[c0:c1].reshape(-1))
 
-    _split(xp, scatter, C, dy.size)
+    parallel_for(scatter, C, dy.size, xp)
     dx_pad = dx_pad.reshape(C, N, Hp, Wp)
     return dx_pad[:, :, ph : ph + H, pw : pw + W].transpose(1, 0, 2, 3)
     # END SOLUTION
